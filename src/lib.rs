@@ -1,0 +1,12 @@
+//! Suture: a terminal incident console for surgical hotfixes.
+//!
+//! The library holds the engine (model, store, config, signals, triage, …) and
+//! the TUI; `main.rs` is a thin CLI over it. Dependencies point one way:
+//! `model` ← engine modules ← `tui` and the CLI.
+
+pub mod model;
+pub mod audit;
+pub mod store;
+pub mod config;
+pub mod signals;
+pub mod triage;

@@ -1,0 +1,263 @@
+//! Sentry event JSON (`exception.values[].stacktrace.frames[]`, oldest call
+//! first; chained exceptions oldest first). Parsed into borrowed typed structs:
+//! several times faster than going through `serde_json::Value`.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::redact::Redactor;
+use crate::model::{ErrorEvent, ExceptionInfo, Level, StackFrame};
+
+type Str<'a> = Cow<'a, str>;
+
+#[derive(Deserialize)]
+struct RawEvent<'a> {
+    #[serde(borrow)]
+    event_id: Option<Str<'a>>,
+    timestamp: Option<RawTime<'a>>,
+    #[serde(borrow)]
+    level: Option<Str<'a>>,
+    #[serde(borrow)]
+    release: Option<Str<'a>>,
+    #[serde(borrow)]
+    environment: Option<Str<'a>>,
+    #[serde(borrow)]
+    transaction: Option<Str<'a>>,
+    #[serde(borrow)]
+    message: Option<RawMessage<'a>>,
+    #[serde(borrow)]
+    logentry: Option<RawMessage<'a>>,
+    #[serde(borrow)]
+    exception: Option<RawExceptions<'a>>,
+    #[serde(borrow, default)]
+    tags: Option<RawTags<'a>>,
+    #[serde(borrow)]
+    user: Option<RawUser<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawTime<'a> {
+    Seconds(f64),
+    #[serde(borrow)]
+    Text(Str<'a>),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawMessage<'a> {
+    #[serde(borrow)]
+    Text(Str<'a>),
+    Entry {
+        #[serde(borrow)]
+        formatted: Option<Str<'a>>,
+        #[serde(borrow)]
+        message: Option<Str<'a>>,
+    },
+}
+
+#[derive(Deserialize)]
+struct RawExceptions<'a> {
+    #[serde(borrow, default)]
+    values: Vec<RawException<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawException<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Option<Str<'a>>,
+    #[serde(borrow)]
+    value: Option<Str<'a>>,
+    #[serde(borrow)]
+    module: Option<Str<'a>>,
+    mechanism: Option<RawMechanism>,
+    #[serde(borrow)]
+    stacktrace: Option<RawStack<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawMechanism {
+    handled: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct RawStack<'a> {
+    #[serde(borrow, default)]
+    frames: Vec<RawFrame<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawFrame<'a> {
+    #[serde(borrow)]
+    filename: Option<Str<'a>>,
+    #[serde(borrow)]
+    abs_path: Option<Str<'a>>,
+    #[serde(borrow)]
+    function: Option<Str<'a>>,
+    #[serde(borrow)]
+    module: Option<Str<'a>>,
+    lineno: Option<u32>,
+    colno: Option<u32>,
+    #[serde(borrow)]
+    context_line: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    pre_context: Vec<Str<'a>>,
+    #[serde(borrow, default)]
+    post_context: Vec<Str<'a>>,
+    in_app: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawTags<'a> {
+    #[serde(borrow)]
+    Map(BTreeMap<Str<'a>, Option<Str<'a>>>),
+    #[serde(borrow)]
+    Pairs(Vec<(Str<'a>, Option<Str<'a>>)>),
+}
+
+#[derive(Deserialize)]
+struct RawUser<'a> {
+    #[serde(borrow)]
+    id: Option<Str<'a>>,
+    #[serde(borrow)]
+    email: Option<Str<'a>>,
+    #[serde(borrow)]
+    ip_address: Option<Str<'a>>,
+    #[serde(borrow)]
+    username: Option<Str<'a>>,
+}
+
+fn own(s: Option<Str<'_>>) -> Option<String> {
+    s.map(Cow::into_owned)
+}
+
+/// Parses one Sentry event. Errors are short reasons for a rejection report.
+pub fn parse_event(json: &str, redactor: &Redactor) -> Result<ErrorEvent, String> {
+    let raw: RawEvent = serde_json::from_str(json).map_err(|e| format!("not a Sentry event: {e}"))?;
+    let id = raw.event_id.map(Cow::into_owned).filter(|s| !s.is_empty()).ok_or("missing event_id")?;
+    let timestamp = match raw.timestamp {
+        Some(RawTime::Seconds(s)) if s.is_finite() => (s * 1000.0) as i64,
+        Some(RawTime::Text(t)) => t
+            .parse::<jiff::Timestamp>()
+            .map_err(|e| format!("timestamp {t:?}: {e}"))?
+            .as_millisecond(),
+        _ => return Err("missing timestamp".into()),
+    };
+    let mut tags: Vec<(String, String)> = match raw.tags {
+        Some(RawTags::Map(m)) => m.into_iter().filter_map(|(k, v)| Some((k.into_owned(), v?.into_owned()))).collect(),
+        Some(RawTags::Pairs(p)) => p.into_iter().filter_map(|(k, v)| Some((k.into_owned(), v?.into_owned()))).collect(),
+        None => Vec::new(),
+    };
+    tags.sort();
+    let take = |tags: &mut Vec<(String, String)>, key: &str| {
+        tags.iter().position(|(k, _)| k == key).map(|i| tags.remove(i).1)
+    };
+    let tenant = take(&mut tags, "tenant");
+    let region = take(&mut tags, "region");
+    let service = take(&mut tags, "service").or_else(|| {
+        raw.release.as_deref().and_then(|r| r.split_once('@')).map(|(name, _)| name.to_string())
+    });
+    let user = raw.user.and_then(|u| u.id.or(u.email).or(u.username).or(u.ip_address)).map(|v| redactor.hash("user", &v));
+    let message = match raw.logentry.or(raw.message) {
+        Some(RawMessage::Text(t)) => Some(t.into_owned()),
+        Some(RawMessage::Entry { formatted, message }) => own(formatted.or(message)),
+        None => None,
+    };
+    let exceptions: Vec<ExceptionInfo> = raw
+        .exception
+        .map(|e| e.values)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| ExceptionInfo {
+            kind: own(e.kind).unwrap_or_else(|| "Error".into()),
+            value: own(e.value).unwrap_or_default(),
+            module: own(e.module),
+            handled: e.mechanism.and_then(|m| m.handled),
+            frames: e.stacktrace.map(|s| s.frames).unwrap_or_default().into_iter().map(frame).collect(),
+        })
+        .collect();
+    if exceptions.is_empty() && message.is_none() {
+        return Err("event has neither an exception nor a message".into());
+    }
+    Ok(ErrorEvent {
+        id,
+        timestamp,
+        level: raw.level.as_deref().and_then(Level::parse).unwrap_or_default(),
+        service,
+        environment: own(raw.environment),
+        release: own(raw.release),
+        message,
+        exceptions,
+        user,
+        tenant,
+        region,
+        transaction: own(raw.transaction),
+        tags,
+    })
+}
+
+fn frame(f: RawFrame<'_>) -> StackFrame {
+    StackFrame {
+        filename: own(f.filename),
+        abs_path: own(f.abs_path),
+        function: own(f.function),
+        module: own(f.module),
+        lineno: f.lineno,
+        colno: f.colno,
+        context_line: own(f.context_line),
+        pre_context: f.pre_context.into_iter().map(Cow::into_owned).collect(),
+        post_context: f.post_context.into_iter().map(Cow::into_owned).collect(),
+        in_app: f.in_app,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVENT: &str = r#"{"event_id":"abc","timestamp":"2026-11-20T10:00:00Z","level":"error",
+      "release":"shop@9c4e","environment":"production","tags":{"tenant":"acme","region":"eu-west-1","request_id":"r1"},
+      "user":{"id":"u-17","email":"ann@example.com","ip_address":"10.1.2.3"},
+      "exception":{"values":[{"type":"TypeError","value":"'NoneType' object is not subscriptable","module":"builtins",
+        "mechanism":{"type":"generic","handled":false},
+        "stacktrace":{"frames":[{"filename":"socketserver.py","function":"serve","lineno":3,"in_app":false},
+                                {"filename":"app/pricing.py","module":"app.pricing","function":"apply_discount","lineno":41,"in_app":true,
+                                 "context_line":"    return x","pre_context":["a"],"post_context":[]}]}}]}}"#;
+
+    #[test]
+    fn parses_a_full_event_and_hashes_the_user() {
+        let r = Redactor::new([7; 32]);
+        let ev = parse_event(EVENT, &r).unwrap();
+        assert_eq!(ev.id, "abc");
+        assert_eq!(ev.timestamp, 1_795_168_800_000);
+        assert_eq!(ev.service.as_deref(), Some("shop"));
+        assert_eq!(ev.tenant.as_deref(), Some("acme"));
+        assert_eq!(ev.tags, [("request_id".to_string(), "r1".to_string())]);
+        assert_eq!(ev.user, Some(r.hash("user", "u-17")));
+        let e = ev.primary_exception().unwrap();
+        assert_eq!((e.kind.as_str(), e.handled, e.frames.len()), ("TypeError", Some(false), 2));
+        assert_eq!(ev.culprit().unwrap().function.as_deref(), Some("apply_discount"));
+        assert!(!serde_json::to_string(&ev).unwrap().contains("ann@example.com"));
+    }
+
+    #[test]
+    fn bad_input_is_a_reason_not_a_panic() {
+        let r = Redactor::new([0; 32]);
+        for (input, want) in [
+            ("", "not a Sentry event"),
+            ("[1,2]", "not a Sentry event"),
+            (r#"{"timestamp":1}"#, "missing event_id"),
+            (r#"{"event_id":"a"}"#, "missing timestamp"),
+            (r#"{"event_id":"a","timestamp":"yesterday","message":"m"}"#, "timestamp"),
+            (r#"{"event_id":"a","timestamp":1.5}"#, "neither an exception nor a message"),
+        ] {
+            let err = parse_event(input, &r).unwrap_err();
+            assert!(err.contains(want), "{input}: {err}");
+        }
+        let ev = parse_event(r#"{"event_id":"a","timestamp":1.5,"logentry":{"formatted":"timeout"},"tags":[["tenant","x"]]}"#, &r).unwrap();
+        assert_eq!((ev.timestamp, ev.message.as_deref(), ev.tenant.as_deref()), (1500, Some("timeout"), Some("x")));
+    }
+}

@@ -1,0 +1,337 @@
+//! The store: SQLite (WAL) and the only module that writes Suture's state.
+//!
+//! Every write is a transaction; a change to a patch and the audit entry that
+//! records it commit together or not at all. Several processes may share one
+//! file: readers notice others' commits through [`Store::data_version`], which
+//! the console polls. `synchronous=FULL` so a commit that returned survives a
+//! crash of the writer (tested with `kill -9`, see `tests/store_durability.rs`).
+//!
+//! Never: hold a transaction open across an await or user input; store a raw
+//! secret or a raw user identifier (signals redact before they get here).
+
+mod migrations;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::audit::chain;
+use crate::model::{AuditEntry, ErrorEvent, Incident, LifecycleError, Millis, Patch, PatchState, Transition};
+
+pub use migrations::latest as schema_version;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot create the store directory {path}: {source}")]
+    Dir { path: PathBuf, source: std::io::Error },
+    #[error("corrupt record in {table} ({id}): {source}")]
+    Corrupt { table: &'static str, id: String, source: serde_json::Error },
+    #[error("encoding a record: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("the store at {path} has schema version {found}, newer than this build of suture understands ({known}); upgrade suture")]
+    NewerSchema { path: String, found: u32, known: u32 },
+    #[error("no {what} with id {id}")]
+    NotFound { what: &'static str, id: String },
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub struct Store {
+    conn: Connection,
+    path: Option<PathBuf>,
+}
+
+/// An event to insert, already assigned to its incident by triage.
+pub struct NewEvent<'a> {
+    pub event: &'a ErrorEvent,
+    pub incident_id: &'a str,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path` and runs pending migrations.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir { path: dir.to_path_buf(), source })?;
+        }
+        let conn = Connection::open(path)?;
+        let mut store = Store { conn, path: Some(path.to_path_buf()) };
+        store.init()?;
+        Ok(store)
+    }
+
+    /// A private in-memory store, for tests and dry runs.
+    pub fn open_in_memory() -> Result<Store> {
+        let mut store = Store { conn: Connection::open_in_memory()?, path: None };
+        store.init()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn init(&mut self) -> Result<()> {
+        self.conn.busy_timeout(Duration::from_secs(5))?;
+        let _mode: String = self.conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        self.conn.pragma_update(None, "synchronous", "FULL")?;
+        self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        self.migrate()
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let found: u32 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let known = migrations::latest();
+        if found > known {
+            let path = self.path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| ":memory:".into());
+            return Err(StoreError::NewerSchema { path, found, known });
+        }
+        for (version, sql) in migrations::MIGRATIONS.iter().filter(|m| m.0 > found) {
+            // IMMEDIATE so two processes opening a fresh store do not both migrate.
+            let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let now: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            if now < *version {
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", version)?;
+            }
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Changes whenever another connection commits to the file. Cheap; poll it.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self.conn.query_row("PRAGMA data_version", [], |r| r.get(0))?)
+    }
+
+    /// `PRAGMA integrity_check`: `"ok"` when the file is sound.
+    pub fn integrity_check(&self) -> Result<String> {
+        Ok(self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    }
+
+    pub fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    /// Writes events and the incidents they changed in one transaction, with one
+    /// audit entry for the batch. Events already stored (same id) are skipped, so
+    /// re-ingesting a file is harmless. Returns how many events were new.
+    pub fn ingest(&mut self, events: &[NewEvent<'_>], incidents: &[Incident], actor: &str, at: Millis) -> Result<usize> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for inc in incidents {
+            upsert_incident(&tx, inc)?;
+        }
+        let mut added = 0;
+        {
+            let mut stmt = tx.prepare_cached("INSERT OR IGNORE INTO events(id, incident_id, ts, body) VALUES (?1, ?2, ?3, ?4)")?;
+            for e in events {
+                let body = serde_json::to_string(e.event)?;
+                added += stmt.execute(params![e.event.id, e.incident_id, e.event.timestamp, body])?;
+            }
+        }
+        if added > 0 {
+            #[derive(Serialize)]
+            struct Ingested {
+                events: usize,
+                incidents: Vec<String>,
+            }
+            let payload = Ingested { events: added, incidents: incidents.iter().map(|i| i.id.clone()).collect() };
+            append_audit(&tx, at, actor, "ingest", "events", &payload)?;
+        }
+        tx.commit()?;
+        Ok(added)
+    }
+
+    /// Replaces incidents (after re-ranking) without touching events.
+    pub fn put_incidents(&mut self, incidents: &[Incident]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for inc in incidents {
+            upsert_incident(&tx, inc)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Incidents, highest priority first.
+    pub fn incidents(&self) -> Result<Vec<Incident>> {
+        let mut stmt = self.conn.prepare_cached("SELECT id, body FROM incidents ORDER BY score DESC, last_seen DESC, id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        rows.map(|row| {
+            let (id, body) = row?;
+            serde_json::from_str(&body).map_err(|source| StoreError::Corrupt { table: "incidents", id, source })
+        })
+        .collect()
+    }
+
+    pub fn incident(&self, id: &str) -> Result<Option<Incident>> {
+        let body: Option<String> =
+            self.conn.query_row("SELECT body FROM incidents WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        body.map(|b| serde_json::from_str(&b).map_err(|source| StoreError::Corrupt { table: "incidents", id: id.into(), source }))
+            .transpose()
+    }
+
+    pub fn incident_by_fingerprint(&self, fingerprint: &str) -> Result<Option<Incident>> {
+        let row: Option<(String, String)> = self
+            .conn
+            .query_row("SELECT id, body FROM incidents WHERE fingerprint = ?1", [fingerprint], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        row.map(|(id, b)| serde_json::from_str(&b).map_err(|source| StoreError::Corrupt { table: "incidents", id, source }))
+            .transpose()
+    }
+
+    pub fn event_count(&self) -> Result<u64> {
+        Ok(self.conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    pub fn has_event(&self, id: &str) -> Result<bool> {
+        Ok(self.conn.query_row("SELECT 1 FROM events WHERE id = ?1", [id], |_| Ok(())).optional()?.is_some())
+    }
+
+    pub fn event(&self, id: &str) -> Result<Option<ErrorEvent>> {
+        let body: Option<String> = self.conn.query_row("SELECT body FROM events WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        body.map(|b| serde_json::from_str(&b).map_err(|source| StoreError::Corrupt { table: "events", id: id.into(), source }))
+            .transpose()
+    }
+
+    /// Stores a new patch (state `Proposed`) with an audit entry.
+    pub fn add_patch(&mut self, patch: &Patch, at: Millis) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        write_patch(&tx, patch)?;
+        append_audit(&tx, at, &patch.proposer.name, "propose", &format!("patch:{}", patch.id), &patch.digest)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn patch(&self, id: &str) -> Result<Option<Patch>> {
+        read_patch(&self.conn, id)
+    }
+
+    pub fn patches(&self) -> Result<Vec<Patch>> {
+        let mut stmt = self.conn.prepare_cached("SELECT id, body FROM patches ORDER BY created DESC, id")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        rows.map(|row| {
+            let (id, body) = row?;
+            serde_json::from_str(&body).map_err(|source| StoreError::Corrupt { table: "patches", id, source })
+        })
+        .collect()
+    }
+
+    /// Moves a patch through its lifecycle: reads it, applies the transition
+    /// (which may refuse), writes it back and appends the audit entry, all in one
+    /// transaction so a concurrent writer cannot interleave.
+    pub fn transition_patch(&mut self, id: &str, t: Transition) -> Result<PatchState> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut patch = read_patch(&tx, id)?.ok_or_else(|| StoreError::NotFound { what: "patch", id: id.into() })?;
+        let action = t.name();
+        let to = patch.apply(t)?;
+        write_patch(&tx, &patch)?;
+        let change = patch.history.last().cloned();
+        if let Some(change) = change {
+            append_audit(&tx, change.at, &change.by, action, &format!("patch:{id}"), &change)?;
+        }
+        tx.commit()?;
+        Ok(to)
+    }
+
+    /// Appends an audit entry on its own (for actions that change no record,
+    /// such as a break-glass declaration).
+    pub fn audit(&mut self, at: Millis, actor: &str, action: &str, subject: &str, payload: &impl Serialize) -> Result<AuditEntry> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let e = append_audit(&tx, at, actor, action, subject, payload)?;
+        tx.commit()?;
+        Ok(e)
+    }
+
+    pub fn audit_entries(&self) -> Result<Vec<AuditEntry>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, at, actor, action, subject, payload_digest, prev_hash, hash, signature FROM audit ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(AuditEntry {
+                seq: r.get::<_, i64>(0)? as u64,
+                at: r.get(1)?,
+                actor: r.get(2)?,
+                action: r.get(3)?,
+                subject: r.get(4)?,
+                payload_digest: r.get(5)?,
+                prev_hash: r.get(6)?,
+                hash: r.get(7)?,
+                signature: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+fn upsert_incident(tx: &Transaction<'_>, inc: &Incident) -> Result<()> {
+    let body = serde_json::to_string(inc)?;
+    tx.prepare_cached(
+        "INSERT INTO incidents(id, fingerprint, status, count, first_seen, last_seen, score, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(id) DO UPDATE SET status = excluded.status, count = excluded.count,
+           first_seen = excluded.first_seen, last_seen = excluded.last_seen, score = excluded.score, body = excluded.body",
+    )?
+    .execute(params![inc.id, inc.fingerprint, inc.status.label(), inc.count as i64, inc.first_seen, inc.last_seen, inc.score, body])?;
+    Ok(())
+}
+
+fn write_patch(tx: &Transaction<'_>, p: &Patch) -> Result<()> {
+    let body = serde_json::to_string(p)?;
+    tx.prepare_cached(
+        "INSERT INTO patches(id, incident_id, state, created, body) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(id) DO UPDATE SET state = excluded.state, body = excluded.body",
+    )?
+    .execute(params![p.id, p.incident_id, p.state.label(), p.created, body])?;
+    Ok(())
+}
+
+fn read_patch(conn: &Connection, id: &str) -> Result<Option<Patch>> {
+    let body: Option<String> = conn.query_row("SELECT body FROM patches WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+    body.map(|b| serde_json::from_str(&b).map_err(|source| StoreError::Corrupt { table: "patches", id: id.into(), source }))
+        .transpose()
+}
+
+fn append_audit(tx: &Transaction<'_>, at: Millis, actor: &str, action: &str, subject: &str, payload: &impl Serialize) -> Result<AuditEntry> {
+    let payload = serde_json::to_string(payload)?;
+    let last: Option<(i64, String)> =
+        tx.query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+    let (seq, prev_hash) = match last {
+        Some((seq, hash)) => (seq as u64 + 1, hash),
+        None => (1, chain::GENESIS.to_string()),
+    };
+    let mut e = AuditEntry {
+        seq,
+        at,
+        actor: actor.into(),
+        action: action.into(),
+        subject: subject.into(),
+        payload_digest: chain::payload_digest(&payload),
+        prev_hash,
+        hash: String::new(),
+        signature: String::new(),
+    };
+    e.hash = chain::entry_hash(&e);
+    tx.prepare_cached(
+        "INSERT INTO audit(seq, at, actor, action, subject, payload_digest, prev_hash, hash, signature, payload)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![e.seq as i64, e.at, e.actor, e.action, e.subject, e.payload_digest, e.prev_hash, e.hash, e.signature, payload])?;
+    Ok(e)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,101 @@
+use super::*;
+use crate::model::{Actor, IncidentStatus, PatchKind, Role, RiskAssessment, Tier};
+
+fn incident(id: &str, score: f64) -> Incident {
+    Incident {
+        id: id.into(),
+        fingerprint: format!("fp-{id}"),
+        title: format!("TypeError in {id}"),
+        status: IncidentStatus::Open,
+        count: 1,
+        first_seen: 10,
+        last_seen: 20,
+        score,
+        ..Default::default()
+    }
+}
+
+fn event(id: &str) -> ErrorEvent {
+    ErrorEvent { id: id.into(), timestamp: 15, ..Default::default() }
+}
+
+#[test]
+fn migrations_run_once_and_set_the_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/suture.db");
+    drop(Store::open(&path).unwrap());
+    let s = Store::open(&path).unwrap();
+    let v: u32 = s.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    assert_eq!(v, schema_version());
+    let mode: String = s.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn a_newer_schema_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let s = Store::open(&path).unwrap();
+    s.conn.pragma_update(None, "user_version", 99).unwrap();
+    drop(s);
+    let err = Store::open(&path).err().unwrap();
+    assert!(matches!(err, StoreError::NewerSchema { found: 99, .. }), "{err}");
+    assert!(err.to_string().contains("upgrade suture"));
+}
+
+#[test]
+fn ingest_is_idempotent_and_ranks_incidents() {
+    let mut s = Store::open_in_memory().unwrap();
+    let (a, b) = (incident("A", 1.0), incident("B", 5.0));
+    let evs = [event("e1"), event("e2")];
+    let batch: Vec<NewEvent> = evs.iter().map(|e| NewEvent { event: e, incident_id: "A" }).collect();
+    assert_eq!(s.ingest(&batch, &[a.clone(), b.clone()], "test", 1).unwrap(), 2);
+    assert_eq!(s.ingest(&batch, &[a], "test", 2).unwrap(), 0);
+    assert_eq!(s.event_count().unwrap(), 2);
+    let ids: Vec<String> = s.incidents().unwrap().into_iter().map(|i| i.id).collect();
+    assert_eq!(ids, ["B", "A"]);
+    assert_eq!(s.incident_by_fingerprint("fp-A").unwrap().unwrap().id, "A");
+    assert_eq!(s.event("e1").unwrap().unwrap().timestamp, 15);
+    assert_eq!(s.audit_entries().unwrap().len(), 1, "the empty second batch is not audited");
+}
+
+#[test]
+fn another_connection_sees_commits_through_data_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let reader = Store::open(&path).unwrap();
+    let mut writer = Store::open(&path).unwrap();
+    let v0 = reader.data_version().unwrap();
+    writer.set_meta("k", "v").unwrap();
+    assert_ne!(reader.data_version().unwrap(), v0);
+    assert_eq!(reader.meta("k").unwrap().as_deref(), Some("v"));
+}
+
+#[test]
+fn patch_transitions_are_checked_written_and_audited_together() {
+    let mut s = Store::open_in_memory().unwrap();
+    let mut p = Patch::new(PatchKind::Code, "t", "diff", "base", vec![], Actor::bot("suture/templates"), None, 1);
+    p.risk = Some(RiskAssessment { score: 0.2, tier: Tier::T1, reasons: vec![], failure_class: None });
+    s.add_patch(&p, 1).unwrap();
+    let approve = Transition::Approve { who: Actor::person("alice"), role: Role::Reviewer, comment: String::new(), at: 2 };
+    let err = s.transition_patch(&p.id, approve).unwrap_err();
+    assert!(matches!(err, StoreError::Lifecycle(LifecycleError::Illegal { from: PatchState::Proposed, .. })), "{err}");
+    assert_eq!(s.audit_entries().unwrap().len(), 1, "a refused transition writes no audit entry");
+    let to = s.transition_patch(&p.id, Transition::StartVerification { by: Actor::person("bob"), at: 3 }).unwrap();
+    assert_eq!(to, PatchState::Verifying);
+    assert_eq!(s.patch(&p.id).unwrap().unwrap().state, PatchState::Verifying);
+    let log = s.audit_entries().unwrap();
+    assert_eq!(log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["propose", "start verification"]);
+    assert_eq!(chain::verify(&log), Ok(2));
+    assert!(matches!(s.transition_patch("nope", Transition::StartVerification { by: Actor::person("b"), at: 1 }), Err(StoreError::NotFound { .. })));
+}
+
+#[test]
+fn a_corrupt_record_is_an_error_naming_it_not_a_panic() {
+    let s = Store::open_in_memory().unwrap();
+    s.conn
+        .execute("INSERT INTO incidents VALUES ('X', 'fp', 'open', 1, 1, 1, 1.0, '{not json')", [])
+        .unwrap();
+    let err = s.incidents().unwrap_err();
+    assert!(err.to_string().contains("incidents (X)"), "{err}");
+}

@@ -1,0 +1,327 @@
+//! The keymap: the one source of what each key does and what it is called.
+//! The help overlay, the footer hints and the docs are generated from these
+//! bindings; user overrides from `[keys]` in the config replace a command's keys.
+//!
+//! A binding marked `dangerous` changes state; read-only mode refuses it in one
+//! place (`app::update`), so no view can leak a write.
+
+use std::fmt;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+/// Where a binding applies. Context bindings win over global ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Context {
+    Global,
+    List,
+    Help,
+}
+
+impl Context {
+    pub fn title(self) -> &'static str {
+        match self {
+            Context::Global => "Everywhere",
+            Context::List => "Lists",
+            Context::Help => "Help",
+        }
+    }
+}
+
+/// A named thing the user can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Command {
+    Quit,
+    Help,
+    CloseHelp,
+    NextTab,
+    PrevTab,
+    TabIncidents,
+    TabPatches,
+    TabRollouts,
+    TabAudit,
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Refresh,
+}
+
+/// One binding: its command, keys, description and context.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub command: Command,
+    /// The name used in `[keys]` overrides.
+    pub name: &'static str,
+    pub keys: Vec<Key>,
+    pub desc: &'static str,
+    pub context: Context,
+    /// Shown in the footer.
+    pub hint: bool,
+    /// Changes state: refused in read-only mode, marked in help.
+    pub dangerous: bool,
+}
+
+/// A key with modifiers, comparable with crossterm's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub code: KeyCode,
+    pub mods: KeyModifiers,
+}
+
+impl Key {
+    pub fn parse(spec: &str) -> Result<Key, String> {
+        let spec = spec.trim();
+        if spec.is_empty() {
+            return Err("empty key".into());
+        }
+        let (mods_part, key_part) = if let Some(mods) = spec.strip_suffix("++") {
+            (mods, "+")
+        } else {
+            match spec.rfind('+') {
+                Some(i) if i + 1 < spec.len() => (&spec[..i], &spec[i + 1..]),
+                _ => ("", spec),
+            }
+        };
+        let mut mods = KeyModifiers::NONE;
+        for m in mods_part.split('+').filter(|m| !m.is_empty()) {
+            mods |= match m.to_ascii_lowercase().as_str() {
+                "ctrl" | "control" => KeyModifiers::CONTROL,
+                "alt" | "meta" => KeyModifiers::ALT,
+                "shift" => KeyModifiers::SHIFT,
+                other => return Err(format!("unknown modifier `{other}` in `{spec}`")),
+            };
+        }
+        let lower = key_part.to_ascii_lowercase();
+        let code = match lower.as_str() {
+            "enter" | "return" => KeyCode::Enter,
+            "esc" | "escape" => KeyCode::Esc,
+            "tab" if mods.contains(KeyModifiers::SHIFT) => {
+                mods.remove(KeyModifiers::SHIFT);
+                KeyCode::BackTab
+            }
+            "tab" => KeyCode::Tab,
+            "backtab" => KeyCode::BackTab,
+            "up" => KeyCode::Up,
+            "down" => KeyCode::Down,
+            "left" => KeyCode::Left,
+            "right" => KeyCode::Right,
+            "pgup" | "pageup" => KeyCode::PageUp,
+            "pgdn" | "pgdown" | "pagedown" => KeyCode::PageDown,
+            "home" => KeyCode::Home,
+            "end" => KeyCode::End,
+            "space" => KeyCode::Char(' '),
+            "backspace" => KeyCode::Backspace,
+            "delete" | "del" => KeyCode::Delete,
+            f if f.len() > 1 && f.starts_with('f') && f[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) => {
+                KeyCode::F(f[1..].parse().unwrap_or(1))
+            }
+            _ => {
+                let mut chars = key_part.chars();
+                match (chars.next(), chars.next()) {
+                    (Some(c), None) => KeyCode::Char(if mods.contains(KeyModifiers::CONTROL) { c.to_ascii_lowercase() } else { c }),
+                    _ => return Err(format!("unknown key `{key_part}` in `{spec}`")),
+                }
+            }
+        };
+        Ok(Key { code, mods })
+    }
+
+    /// Whether a terminal key event is this key. Shift on a character is part
+    /// of the character itself (`?`, `G`), so it is not compared.
+    pub fn matches(&self, ev: &KeyEvent) -> bool {
+        let mut mods = ev.modifiers & (KeyModifiers::CONTROL | KeyModifiers::ALT | KeyModifiers::SHIFT);
+        if matches!(ev.code, KeyCode::Char(_) | KeyCode::BackTab) {
+            mods.remove(KeyModifiers::SHIFT);
+        }
+        let code = match ev.code {
+            KeyCode::Char(c) if mods.contains(KeyModifiers::CONTROL) => KeyCode::Char(c.to_ascii_lowercase()),
+            c => c,
+        };
+        code == self.code && mods == self.mods
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.mods.contains(KeyModifiers::CONTROL) {
+            f.write_str("ctrl+")?;
+        }
+        if self.mods.contains(KeyModifiers::ALT) {
+            f.write_str("alt+")?;
+        }
+        if self.mods.contains(KeyModifiers::SHIFT) {
+            f.write_str("shift+")?;
+        }
+        match self.code {
+            KeyCode::Char(' ') => f.write_str("space"),
+            KeyCode::Char(c) => write!(f, "{c}"),
+            KeyCode::Enter => f.write_str("enter"),
+            KeyCode::Esc => f.write_str("esc"),
+            KeyCode::Tab => f.write_str("tab"),
+            KeyCode::BackTab => f.write_str("shift+tab"),
+            KeyCode::Up => f.write_str("↑"),
+            KeyCode::Down => f.write_str("↓"),
+            KeyCode::Left => f.write_str("←"),
+            KeyCode::Right => f.write_str("→"),
+            KeyCode::PageUp => f.write_str("pgup"),
+            KeyCode::PageDown => f.write_str("pgdn"),
+            KeyCode::Home => f.write_str("home"),
+            KeyCode::End => f.write_str("end"),
+            KeyCode::F(n) => write!(f, "f{n}"),
+            KeyCode::Backspace => f.write_str("backspace"),
+            KeyCode::Delete => f.write_str("del"),
+            other => write!(f, "{other:?}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Keymap {
+    pub bindings: Vec<Binding>,
+}
+
+fn b(command: Command, name: &'static str, keys: &[&str], desc: &'static str, context: Context, hint: bool) -> Binding {
+    let keys = keys.iter().map(|k| Key::parse(k).unwrap_or_else(|e| panic!("built-in key {k}: {e}"))).collect();
+    Binding { command, name, keys, desc, context, hint, dangerous: false }
+}
+
+impl Default for Keymap {
+    fn default() -> Keymap {
+        use Command as C;
+        use Context::*;
+        Keymap {
+            bindings: vec![
+                b(C::Quit, "quit", &["q", "ctrl+c"], "quit Suture", Global, true),
+                b(C::Help, "help", &["?", "f1"], "show all keys", Global, true),
+                b(C::NextTab, "next_tab", &["tab", "right", "l"], "next tab", Global, true),
+                b(C::PrevTab, "prev_tab", &["shift+tab", "left", "h"], "previous tab", Global, false),
+                b(C::TabIncidents, "tab_incidents", &["1"], "go to Incidents", Global, false),
+                b(C::TabPatches, "tab_patches", &["2"], "go to Patches", Global, false),
+                b(C::TabRollouts, "tab_rollouts", &["3"], "go to Rollouts", Global, false),
+                b(C::TabAudit, "tab_audit", &["4"], "go to Audit", Global, false),
+                b(C::Refresh, "refresh", &["r", "ctrl+r"], "reload from the store", Global, false),
+                b(C::Up, "up", &["up", "k"], "move up", List, true),
+                b(C::Down, "down", &["down", "j"], "move down", List, true),
+                b(C::PageUp, "page_up", &["pgup", "ctrl+u"], "page up", List, false),
+                b(C::PageDown, "page_down", &["pgdn", "ctrl+d"], "page down", List, false),
+                b(C::Top, "top", &["home", "g"], "first row", List, false),
+                b(C::Bottom, "bottom", &["end", "G"], "last row", List, false),
+                b(C::CloseHelp, "close_help", &["esc", "?", "q"], "close help", Help, true),
+            ],
+        }
+    }
+}
+
+impl Keymap {
+    /// The built-in keymap with `[keys]` overrides applied. An override names a
+    /// command and replaces its keys in every context.
+    pub fn with_overrides<'a>(overrides: impl IntoIterator<Item = (&'a String, &'a Vec<String>)>) -> Result<Keymap, String> {
+        let mut km = Keymap::default();
+        for (name, specs) in overrides {
+            let keys = specs
+                .iter()
+                .map(|s| Key::parse(s))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("keys.{name}: {e}"))?;
+            let binding = km.bindings.iter_mut().find(|b| b.name == name).ok_or_else(|| {
+                let names: Vec<&str> = Keymap::default().bindings.iter().map(|b| b.name).collect();
+                format!("keys.{name}: no such command; commands are {}", names.join(", "))
+            })?;
+            binding.keys = keys;
+        }
+        Ok(km)
+    }
+
+    /// The command for a key in a context; context bindings first, then global
+    /// ones (the help overlay is modal: only its own keys and quit apply).
+    pub fn lookup(&self, context: Context, ev: &KeyEvent) -> Option<Command> {
+        let find = |ctx: Context| self.bindings.iter().find(|b| b.context == ctx && b.keys.iter().any(|k| k.matches(ev)));
+        if let Some(b) = find(context) {
+            return Some(b.command);
+        }
+        match context {
+            Context::Help => find(Context::Global).filter(|b| b.command == Command::Quit).map(|b| b.command),
+            _ => find(Context::Global).map(|b| b.command),
+        }
+    }
+
+    pub fn binding(&self, command: Command) -> Option<&Binding> {
+        self.bindings.iter().find(|b| b.command == command)
+    }
+
+    /// Footer hints for a context: `(keys, desc)` pairs.
+    pub fn hints(&self, contexts: &[Context]) -> Vec<(String, &'static str)> {
+        self.bindings
+            .iter()
+            .filter(|b| b.hint && contexts.contains(&b.context) && !b.keys.is_empty())
+            .map(|b| (b.keys.iter().take(2).map(|k| k.to_string()).collect::<Vec<_>>().join("/"), b.desc))
+            .collect()
+    }
+
+    /// Markdown table of every binding, for the README.
+    pub fn markdown(&self) -> String {
+        let mut out = String::from("| keys | what it does | where | name in `[keys]` |\n| --- | --- | --- | --- |\n");
+        for b in &self.bindings {
+            let keys: Vec<String> = b.keys.iter().map(|k| format!("`{k}`")).collect();
+            out.push_str(&format!("| {} | {} | {} | `{}` |\n", keys.join(" "), b.desc, b.context.title(), b.name));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode, mods: KeyModifiers) -> KeyEvent {
+        KeyEvent::new(code, mods)
+    }
+
+    #[test]
+    fn parses_and_prints_key_specs() {
+        for (spec, shown) in [("q", "q"), ("ctrl+c", "ctrl+c"), ("shift+tab", "shift+tab"), ("?", "?"), ("pgdn", "pgdn"), ("f1", "f1"), ("G", "G"), ("alt+x", "alt+x"), ("+", "+"), ("ctrl++", "ctrl++")] {
+            assert_eq!(Key::parse(spec).unwrap().to_string(), shown, "{spec}");
+        }
+        assert!(Key::parse("hyper+x").unwrap_err().contains("unknown modifier"));
+        assert!(Key::parse("banana").unwrap_err().contains("unknown key"));
+        assert!(Key::parse("").is_err());
+    }
+
+    #[test]
+    fn lookups_respect_context_and_shifted_characters() {
+        let km = Keymap::default();
+        assert_eq!(km.lookup(Context::List, &key(KeyCode::Char('?'), KeyModifiers::SHIFT)), Some(Command::Help));
+        assert_eq!(km.lookup(Context::Help, &key(KeyCode::Char('?'), KeyModifiers::SHIFT)), Some(Command::CloseHelp));
+        assert_eq!(km.lookup(Context::List, &key(KeyCode::Char('G'), KeyModifiers::SHIFT)), Some(Command::Bottom));
+        assert_eq!(km.lookup(Context::List, &key(KeyCode::Char('C'), KeyModifiers::CONTROL)), Some(Command::Quit));
+        assert_eq!(km.lookup(Context::List, &key(KeyCode::BackTab, KeyModifiers::SHIFT)), Some(Command::PrevTab));
+        assert_eq!(km.lookup(Context::Help, &key(KeyCode::Char('j'), KeyModifiers::NONE)), None, "help is modal");
+        assert_eq!(km.lookup(Context::Help, &key(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Command::Quit));
+        assert_eq!(km.lookup(Context::List, &key(KeyCode::Char('z'), KeyModifiers::NONE)), None);
+    }
+
+    #[test]
+    fn overrides_replace_keys_and_reject_unknown_names() {
+        let o = [("quit".to_string(), vec!["x".to_string()])];
+        let km = Keymap::with_overrides(o.iter().map(|(a, b)| (a, b))).unwrap();
+        assert_eq!(km.lookup(Context::Global, &key(KeyCode::Char('x'), KeyModifiers::NONE)), Some(Command::Quit));
+        assert_eq!(km.lookup(Context::Global, &key(KeyCode::Char('q'), KeyModifiers::NONE)), None);
+        let bad = [("quitt".to_string(), vec!["x".to_string()])];
+        assert!(Keymap::with_overrides(bad.iter().map(|(a, b)| (a, b))).unwrap_err().starts_with("keys.quitt: no such command"));
+        let bad = [("quit".to_string(), vec!["hyper+x".to_string()])];
+        assert!(Keymap::with_overrides(bad.iter().map(|(a, b)| (a, b))).unwrap_err().starts_with("keys.quit:"));
+    }
+
+    #[test]
+    fn every_binding_has_a_description_and_a_unique_name() {
+        let km = Keymap::default();
+        let mut names = std::collections::HashSet::new();
+        for b in &km.bindings {
+            assert!(!b.desc.is_empty(), "{}", b.name);
+            assert!(names.insert(b.name), "duplicate {}", b.name);
+        }
+        assert!(km.markdown().contains("| `q` `ctrl+c` | quit Suture | Everywhere | `quit` |"));
+    }
+}
