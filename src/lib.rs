@@ -10,3 +10,6 @@ pub mod store;
 pub mod config;
 pub mod signals;
 pub mod triage;
+pub mod demo;
+pub mod tui;
+pub mod cli;

@@ -156,6 +156,15 @@ impl Store {
         Ok(added)
     }
 
+    /// Deletes every record, the audit log included. Only for rebuilding a
+    /// demo store (`suture demo --reset`); callers check what the store holds.
+    pub fn clear_all(&mut self) -> Result<()> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute_batch("DELETE FROM events; DELETE FROM incidents; DELETE FROM patches; DELETE FROM audit; DELETE FROM meta;")?;
+        tx.commit()?;
+        Ok(())
+    }
+
     /// Replaces incidents (after re-ranking) without touching events.
     pub fn put_incidents(&mut self, incidents: &[Incident]) -> Result<()> {
         let tx = self.conn.transaction()?;

@@ -1,0 +1,279 @@
+//! The command line: no subcommand opens the console; subcommands run the same
+//! engine headless. Exit codes: 0 success, 1 failure, 2 bad configuration or usage.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use toml::Value;
+
+use crate::config::{self, ConfigError, FlagOverride, Loaded, Sources, paths};
+use crate::demo;
+use crate::signals::redact::Redactor;
+use crate::store::Store;
+use crate::tui;
+use crate::tui::keymap::Keymap;
+use crate::tui::theme::{Depth, Theme};
+use crate::tui::widgets::text::{ago, count, inert};
+
+#[derive(Parser, Debug)]
+#[command(name = "suture", version, about = "A terminal incident console for surgical hotfixes")]
+pub struct Cli {
+    /// Project configuration file (instead of ./suture.toml).
+    #[arg(long, global = true, env = "SUTURE_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// The store (SQLite file) to use.
+    #[arg(long, global = true, env = "SUTURE_STORE", value_name = "PATH")]
+    pub store: Option<PathBuf>,
+    /// Remove every action that changes state.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+    /// Theme name (dark, light, high-contrast) or theme file.
+    #[arg(long, global = true, value_name = "NAME|PATH")]
+    pub theme: Option<String>,
+    /// Colour depth.
+    #[arg(long, global = true, value_enum)]
+    pub color: Option<ColorArg>,
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Truecolor,
+    #[value(name = "256")]
+    Ansi256,
+    None,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Show or check the configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigCmd,
+    },
+    /// List incidents, highest priority first.
+    Incidents {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Manage the demo world's store.
+    Demo {
+        /// Empty the demo store and load the demo world again.
+        #[arg(long)]
+        reset: bool,
+    },
+    /// Render every view to SVG images (for the README).
+    Screenshots {
+        #[arg(long, default_value = "screenshots")]
+        out: PathBuf,
+    },
+    /// Print the key bindings as a Markdown table.
+    Keys,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCmd {
+    /// Print the effective configuration and where each value came from.
+    Show,
+}
+
+/// What the process should exit with.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            if let Some(ce) = e.downcast_ref::<ConfigError>() {
+                eprintln!("suture: configuration error: {ce}");
+                return 2;
+            }
+            eprintln!("suture: {e:#}");
+            1
+        }
+    }
+}
+
+fn flags(cli: &Cli) -> Vec<FlagOverride> {
+    let mut out = Vec::new();
+    let mut push = |flag: &str, key: &str, value: Value| out.push(FlagOverride { flag: flag.into(), key: key.into(), value });
+    if cli.read_only {
+        push("--read-only", "ui.read_only", Value::Boolean(true));
+    }
+    if let Some(t) = &cli.theme {
+        push("--theme", "ui.theme", Value::String(t.clone()));
+    }
+    if let Some(c) = cli.color {
+        let v = match c {
+            ColorArg::Auto => "auto",
+            ColorArg::Truecolor => "truecolor",
+            ColorArg::Ansi256 => "256",
+            ColorArg::None => "none",
+        };
+        push("--color", "ui.color", Value::String(v.into()));
+    }
+    if let Some(s) = &cli.store {
+        push("--store", "store.path", Value::String(s.display().to_string()));
+    }
+    out
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let loaded = config::load(&Sources::standard(cli.config.clone(), flags(&cli)))?;
+    match &cli.command {
+        Some(Cmd::Config { action: ConfigCmd::Show }) => {
+            print!("{}", loaded.show());
+            Ok(())
+        }
+        Some(Cmd::Keys) => {
+            print!("{}", keymap(&loaded)?.markdown());
+            Ok(())
+        }
+        Some(Cmd::Incidents { json }) => incidents(&loaded, *json),
+        Some(Cmd::Demo { reset }) => demo_cmd(&loaded, *reset),
+        Some(Cmd::Screenshots { out }) => screenshots(&loaded, out),
+        None => console(&loaded),
+    }
+}
+
+/// The store this configuration names, and whether it is the demo's own.
+pub fn store_path(loaded: &Loaded) -> Result<(PathBuf, bool)> {
+    if let Some(p) = &loaded.config.store.path {
+        return Ok((PathBuf::from(p), false));
+    }
+    let dir = paths::data_dir().context("no home directory to keep the store in; set store.path or --store")?;
+    if loaded.config.demo.enabled { Ok((dir.join("demo.db"), true)) } else { Ok((dir.join("suture.db"), false)) }
+}
+
+fn demo_root(loaded: &Loaded) -> PathBuf {
+    loaded.config.demo.root.as_ref().map(PathBuf::from).unwrap_or_else(paths::builtin_demo_root)
+}
+
+fn redactor() -> Result<Redactor> {
+    let dir = paths::data_dir().context("no data directory for the redaction key")?;
+    let path = dir.join("redact.key");
+    Redactor::load_or_create(&path).with_context(|| format!("loading the redaction key {}", path.display()))
+}
+
+fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// Opens the store, loading the demo world into an empty demo store.
+fn open_store(loaded: &Loaded) -> Result<(Store, PathBuf, bool)> {
+    let (path, is_demo) = store_path(loaded)?;
+    let mut store = Store::open(&path).with_context(|| format!("opening the store {}", path.display()))?;
+    if is_demo && loaded.config.demo.enabled && store.meta(demo::WORLD_KEY)?.is_none() && store.event_count()? == 0 {
+        let root = demo_root(loaded);
+        let r = demo::load(&mut store, &root, &redactor()?, now_ms())?;
+        tracing::info!(ingested = r.ingested, rejected = r.rejected.len(), incidents = r.incidents, "loaded the demo world");
+    }
+    Ok((store, path, is_demo))
+}
+
+fn keymap(loaded: &Loaded) -> Result<Keymap> {
+    Keymap::with_overrides(&loaded.config.keys).map_err(|message| {
+        let source = loaded.origin("keys");
+        anyhow::Error::new(ConfigError::Flag { flag: source.to_string(), message })
+    })
+}
+
+fn theme(loaded: &Loaded) -> Result<Theme> {
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    let depth = Depth::detect(loaded.config.ui.color, &env);
+    Theme::load(&loaded.config.ui.theme, depth)
+        .map_err(|message| anyhow::Error::new(ConfigError::Flag { flag: format!("ui.theme (from {})", loaded.origin("ui.theme")), message }))
+}
+
+fn console(loaded: &Loaded) -> Result<()> {
+    let keymap = keymap(loaded)?;
+    let theme = theme(loaded)?;
+    let _log = init_logging();
+    let (store, path, is_demo) = open_store(loaded)?;
+    drop(store);
+    let environment = if is_demo { "DEMO WORLD".to_string() } else { "LOCAL".to_string() };
+    tui::run::run(tui::run::Options {
+        store: path,
+        theme,
+        keymap,
+        read_only: loaded.config.ui.read_only,
+        environment,
+        frame_ms: loaded.config.ui.frame_ms,
+        poll_ms: loaded.config.ui.poll_ms,
+    })
+}
+
+/// Logs go to a file in the data dir, never to the terminal the console draws on.
+fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let dir = paths::data_dir()?;
+    std::fs::create_dir_all(&dir).ok()?;
+    let appender = tracing_appender::rolling::never(&dir, "suture.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SUTURE_LOG").unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(false).try_init().ok()?;
+    Some(guard)
+}
+
+fn incidents(loaded: &Loaded, json: bool) -> Result<()> {
+    let (store, _, _) = open_store(loaded)?;
+    let list = store.incidents()?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("No incidents.");
+        return Ok(());
+    }
+    let now = list.iter().map(|i| i.last_seen).max().unwrap_or(0);
+    println!("{:>3}  {:<10}  {:>6}  {:>8}  {:>6}  {:<10}  TITLE", "#", "ID", "SCORE", "EVENTS", "USERS", "SEEN");
+    for (i, inc) in list.iter().enumerate() {
+        println!(
+            "{:>3}  {:<10}  {:>6.1}  {:>8}  {:>6}  {:<10}  {}{}",
+            i + 1,
+            inc.id,
+            inc.score,
+            count(inc.count),
+            count(inc.users),
+            ago(inc.last_seen, now),
+            if inc.new_since_deploy { "[new] " } else { "" },
+            inert(&inc.title)
+        );
+    }
+    Ok(())
+}
+
+fn demo_cmd(loaded: &Loaded, reset: bool) -> Result<()> {
+    if !reset {
+        bail!("say what to do with the demo: `suture demo --reset` rebuilds its store");
+    }
+    let (path, is_demo) = store_path(loaded)?;
+    if !is_demo {
+        bail!("store {} is not the demo's store (store.path is set or demo.enabled is false)", path.display());
+    }
+    let mut store = Store::open(&path).with_context(|| format!("opening the store {}", path.display()))?;
+    let r = demo::reset(&mut store, &demo_root(loaded), &redactor()?, now_ms())?;
+    println!("Demo world reloaded into {}: {} events ingested, {} rejected, {} incidents.", path.display(), r.ingested, r.rejected.len(), r.incidents);
+    for rej in r.rejected.iter().take(10) {
+        println!("  rejected {rej}");
+    }
+    Ok(())
+}
+
+fn screenshots(loaded: &Loaded, out: &std::path::Path) -> Result<()> {
+    let mut store = Store::open_in_memory()?;
+    demo::load(&mut store, &demo_root(loaded), &Redactor::new([0x5a; 32]), 0)?;
+    let snapshot = tui::run::snapshot(&store)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let theme = Theme::load(&loaded.config.ui.theme, Depth::TrueColor).map_err(anyhow::Error::msg)?;
+    let keymap = keymap(loaded)?;
+    for (name, svg) in tui::shots::render_all(&snapshot, &theme, &keymap, 120, 36) {
+        let path = out.join(format!("{name}.svg"));
+        std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}

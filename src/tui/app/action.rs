@@ -1,0 +1,36 @@
+use crate::model::{AuditEntry, Incident, Patch};
+
+use super::RequestId;
+use crate::tui::keymap::Command;
+
+/// What the store held at one moment, loaded in one go.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub incidents: Vec<Incident>,
+    pub patches: Vec<Patch>,
+    pub audit: Vec<AuditEntry>,
+    /// `Ok(n)` when the audit chain verified n entries; `Err` names the first bad one.
+    pub chain: Result<usize, String>,
+    pub events: u64,
+}
+
+impl Default for Snapshot {
+    fn default() -> Snapshot {
+        Snapshot { incidents: Vec::new(), patches: Vec::new(), audit: Vec::new(), chain: Ok(0), events: 0 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// A command from the keymap.
+    Command(Command),
+    /// A key that no binding knows; shown as a hint, never an error.
+    UnboundKey(String),
+    Resize(u16, u16),
+    /// Another process (or this one) committed to the store.
+    StoreChanged,
+    Loaded { request: RequestId, snapshot: Box<Snapshot> },
+    LoadFailed { request: RequestId, error: String },
+    /// SIGTERM, SIGHUP or the like: leave cleanly.
+    Terminate,
+}

@@ -1,0 +1,14 @@
+//! The console's core, Elm-style: keys become [`Action`]s through the keymap,
+//! [`update`] changes [`State`] and returns [`Effect`]s, the effect runner does
+//! the IO and feeds results back as actions. `update` is pure and tested
+//! without a terminal; views only read `State`.
+
+mod action;
+mod effect;
+mod state;
+mod update;
+
+pub use action::{Action, Snapshot};
+pub use effect::{Effect, RequestId};
+pub use state::{State, Tab};
+pub use update::{Outcome, update};

@@ -1,0 +1,187 @@
+//! The console's loop: terminal events, store results and signals become
+//! actions; `update` decides; the screen is redrawn only when something
+//! changed, at most once per `frame_ms`, inside a synchronized update.
+//!
+//! The store lives on its own thread (a SQLite connection is not shared
+//! across threads); it answers load requests and polls `PRAGMA data_version`
+//! every `poll_ms` so a change made by another process shows within a second.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::mpsc as std_mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use crossterm::event::{Event, EventStream, KeyCode, KeyEventKind};
+use futures::StreamExt;
+use tokio::sync::mpsc;
+
+use super::app::{Action, Effect, Snapshot, State, update};
+use super::keymap::{Context, Keymap};
+use super::terminal;
+use super::theme::Theme;
+use super::views::{self, Ctx};
+use crate::audit::chain;
+use crate::store::{Store, StoreError};
+
+pub struct Options {
+    pub store: PathBuf,
+    pub theme: Theme,
+    pub keymap: Keymap,
+    pub read_only: bool,
+    pub environment: String,
+    pub frame_ms: u64,
+    pub poll_ms: u64,
+}
+
+/// Reads everything the views show from the store.
+pub fn snapshot(store: &Store) -> Result<Snapshot, StoreError> {
+    let audit = store.audit_entries()?;
+    let chain = chain::verify(&audit).map_err(|e| e.to_string());
+    Ok(Snapshot { incidents: store.incidents()?, patches: store.patches()?, audit, chain, events: store.event_count()? })
+}
+
+pub fn run(opts: Options) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(run_async(opts))
+}
+
+fn spawn_store_worker(path: PathBuf, poll: Duration, tx: mpsc::UnboundedSender<Action>) -> std_mpsc::Sender<Effect> {
+    let (req_tx, req_rx) = std_mpsc::channel::<Effect>();
+    std::thread::Builder::new()
+        .name("suture-store".into())
+        .spawn(move || {
+            let store = match Store::open(&path) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = tx.send(Action::LoadFailed { request: 1, error: e.to_string() });
+                    return;
+                }
+            };
+            let mut seen = store.data_version().unwrap_or(0);
+            loop {
+                match req_rx.recv_timeout(poll) {
+                    Ok(Effect::Load { request }) => {
+                        let action = match snapshot(&store) {
+                            Ok(s) => Action::Loaded { request, snapshot: Box::new(s) },
+                            Err(e) => Action::LoadFailed { request, error: e.to_string() },
+                        };
+                        if tx.send(action).is_err() {
+                            return;
+                        }
+                    }
+                    Ok(Effect::Quit) | Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+                    Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                        if let Ok(v) = store.data_version() {
+                            if v != seen {
+                                seen = v;
+                                if tx.send(Action::StoreChanged).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        })
+        .expect("spawning the store thread");
+    req_tx
+}
+
+async fn run_async(opts: Options) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
+    let worker = spawn_store_worker(opts.store.clone(), Duration::from_millis(opts.poll_ms.max(50)), tx.clone());
+    let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+
+    let mut guard = terminal::enter().context("entering the full-screen terminal")?;
+    let store_label = shorten_home(&opts.store);
+    let mut state = State::new(opts.environment.clone(), store_label, opts.read_only);
+    let size = guard.terminal.size()?;
+    state.size = (size.width, size.height);
+    let ctx = Ctx { theme: &opts.theme, keymap: &opts.keymap };
+    let frame = Duration::from_millis(opts.frame_ms.max(1));
+    let mut events = EventStream::new();
+    let mut dirty = true;
+    let mut last_draw: Option<Instant> = None;
+    let mut pending = vec![Action::StoreChanged];
+
+    loop {
+        for action in pending.drain(..) {
+            let outcome = update(&mut state, action);
+            dirty |= outcome.redraw;
+            for effect in outcome.effects {
+                match effect {
+                    Effect::Load { .. } => {
+                        let _ = worker.send(effect);
+                    }
+                    Effect::Quit => {}
+                }
+            }
+        }
+        if state.quit {
+            break;
+        }
+        let due = last_draw.map(|t| t + frame).unwrap_or_else(Instant::now);
+        if dirty && Instant::now() >= due {
+            draw(&mut guard, &state, &ctx)?;
+            dirty = false;
+            last_draw = Some(Instant::now());
+        }
+        let wake = dirty.then_some(due);
+        tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(ev)) => pending.extend(map_event(ev, &state, &opts.keymap)),
+                Some(Err(e)) => return Err(e).context("reading terminal input"),
+                None => pending.push(Action::Terminate),
+            },
+            Some(a) = rx.recv() => {
+                pending.push(a);
+                while let Ok(a) = rx.try_recv() {
+                    pending.push(a);
+                }
+            }
+            _ = sigterm.recv() => pending.push(Action::Terminate),
+            _ = sighup.recv() => pending.push(Action::Terminate),
+            _ = tokio::time::sleep_until(wake.map(tokio::time::Instant::from_std).unwrap_or_else(tokio::time::Instant::now)), if wake.is_some() => {}
+        }
+    }
+    let _ = worker.send(Effect::Quit);
+    drop(guard);
+    Ok(())
+}
+
+fn draw(guard: &mut terminal::Guard, state: &State, ctx: &Ctx) -> anyhow::Result<()> {
+    let mut out = std::io::stdout();
+    crossterm::queue!(out, crossterm::terminal::BeginSynchronizedUpdate)?;
+    guard.terminal.draw(|f| views::draw(f, state, ctx))?;
+    crossterm::queue!(out, crossterm::terminal::EndSynchronizedUpdate)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn map_event(ev: Event, state: &State, keymap: &Keymap) -> Option<Action> {
+    match ev {
+        Event::Key(k) if k.kind != KeyEventKind::Release => {
+            let context = if state.help { Context::Help } else { Context::List };
+            match keymap.lookup(context, &k) {
+                Some(c) => Some(Action::Command(c)),
+                None if matches!(k.code, KeyCode::Char(_) | KeyCode::Enter | KeyCode::F(_)) => {
+                    Some(Action::UnboundKey(super::keymap::Key { code: k.code, mods: k.modifiers }.to_string()))
+                }
+                None => None,
+            }
+        }
+        Event::Resize(w, h) => Some(Action::Resize(w, h)),
+        _ => None,
+    }
+}
+
+fn shorten_home(p: &std::path::Path) -> String {
+    let s = p.display().to_string();
+    match std::env::var("HOME") {
+        Ok(home) if !home.is_empty() && s.starts_with(&home) => format!("~{}", &s[home.len()..]),
+        _ => s,
+    }
+}

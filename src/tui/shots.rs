@@ -1,0 +1,49 @@
+//! Renders each view of a loaded state into a `TestBackend`, for screenshots
+//! and snapshot tests. Uses the same `update` and `draw` as the live console.
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+
+use super::app::{Action, Snapshot, State, update};
+use super::keymap::{Command, Keymap};
+use super::theme::Theme;
+use super::views::{self, Ctx};
+
+/// A state as the console has it after loading `snapshot`.
+pub fn state_with(snapshot: &Snapshot, width: u16, height: u16) -> State {
+    let mut state = State::new("DEMO WORLD", "~/.local/share/suture/demo.db", false);
+    update(&mut state, Action::Resize(width, height));
+    update(&mut state, Action::StoreChanged);
+    let request = state.last_request;
+    update(&mut state, Action::Loaded { request, snapshot: Box::new(snapshot.clone()) });
+    state
+}
+
+pub fn render(state: &State, theme: &Theme, keymap: &Keymap) -> Buffer {
+    let (w, h) = state.size;
+    let mut term = Terminal::new(TestBackend::new(w, h)).expect("a test backend never fails");
+    let ctx = Ctx { theme, keymap };
+    term.draw(|f| views::draw(f, state, &ctx)).expect("drawing into memory never fails");
+    term.backend().buffer().clone()
+}
+
+/// `(name, svg)` for every tab and the help overlay.
+pub fn render_all(snapshot: &Snapshot, theme: &Theme, keymap: &Keymap, width: u16, height: u16) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let views = [
+        ("incidents", vec![]),
+        ("patches", vec![Command::TabPatches]),
+        ("rollouts", vec![Command::TabRollouts]),
+        ("audit", vec![Command::TabAudit]),
+        ("help", vec![Command::Help]),
+    ];
+    for (name, commands) in views {
+        let mut state = state_with(snapshot, width, height);
+        for c in commands {
+            update(&mut state, Action::Command(c));
+        }
+        out.push((name.to_string(), super::svg::render(&render(&state, theme, keymap))));
+    }
+    out
+}

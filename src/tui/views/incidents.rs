@@ -1,0 +1,142 @@
+//! The Incidents tab: the ranked table with 24-hour sparklines, and the
+//! selected incident's summary.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Row, Table, TableState, Wrap};
+
+use super::{Ctx, titled};
+use crate::model::{Incident, IncidentStatus};
+use crate::triage::cluster::rebucket;
+use crate::tui::app::{State, Tab};
+use crate::tui::widgets::text::{ago, clip, count, datetime, inert, sparkline};
+
+const DAY: i64 = 86_400_000;
+
+pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
+    if state.loading {
+        f.render_widget(Paragraph::new(" Loading incidents from the store…").style(ctx.theme.dim()), area);
+        return;
+    }
+    if state.incidents.is_empty() {
+        let text = " No incidents. The store holds no error events yet.\n\n Ingest events with `suture ingest FILE`, or run `suture demo --reset` to load the demo world.";
+        f.render_widget(Paragraph::new(text).style(ctx.theme.dim()).wrap(Wrap { trim: false }), area);
+        return;
+    }
+    let wide = area.width >= 140;
+    let (list, detail) = if wide {
+        let [l, d] = Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(area);
+        (l, d)
+    } else {
+        let detail_h = if area.height >= 18 { 9 } else { 0 };
+        let [l, d] = Layout::vertical([Constraint::Min(3), Constraint::Length(detail_h)]).areas(area);
+        (l, d)
+    };
+    table(f, list, state, ctx);
+    if detail.height > 0 {
+        if let Some(inc) = state.incidents.get(state.selected(Tab::Incidents)) {
+            summary(f, detail, inc, state, ctx);
+        }
+    }
+}
+
+fn table(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
+    let t = ctx.theme;
+    let now = state.now();
+    let wide = area.width >= 90;
+    let spark_w: u16 = if wide { 24 } else { 12 };
+    let title = format!("Incidents ({}) — ranked", state.incidents.len());
+    let rows: Vec<Row> = state
+        .incidents
+        .iter()
+        .enumerate()
+        .map(|(i, inc)| {
+            let buckets = rebucket(inc, now - DAY, now + 1, spark_w as usize);
+            let mut title_spans = Vec::new();
+            let (sym, style) = status_symbol(inc);
+            title_spans.push(Span::styled(format!("{sym} "), style(t)));
+            if inc.new_since_deploy {
+                title_spans.push(Span::styled("new ", t.warn()));
+            }
+            title_spans.push(Span::raw(inert(&inc.title).into_owned()));
+            let mut cells = vec![
+                Line::from(format!("{}", i + 1)).right_aligned(),
+                Line::from(title_spans),
+            ];
+            if wide {
+                cells.insert(1, Line::from(Span::styled(inc.id.clone(), t.dim())));
+                cells.push(Line::from(Span::styled(inert(inc.culprit.as_deref().unwrap_or("—")).into_owned(), t.dim())));
+            }
+            cells.push(Line::from(count(inc.count)).right_aligned());
+            cells.push(Line::from(count(inc.users)).right_aligned());
+            cells.push(Line::from(Span::styled(sparkline(&buckets), t.spark())));
+            cells.push(Line::from(ago(inc.last_seen, now)).right_aligned());
+            Row::new(cells)
+        })
+        .collect();
+    let mut widths = vec![Constraint::Length(3), Constraint::Fill(3)];
+    let mut header = vec!["#", "Incident"];
+    if wide {
+        widths.insert(1, Constraint::Length(10));
+        header.insert(1, "ID");
+        widths.push(Constraint::Fill(2));
+        header.push("Culprit");
+    }
+    widths.extend([Constraint::Length(7), Constraint::Length(6), Constraint::Length(spark_w), Constraint::Length(8)]);
+    header.extend(["Events", "Users", "Last 24h", "Seen"]);
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(t.header()))
+        .row_highlight_style(t.selection())
+        .highlight_symbol("▶")
+        .column_spacing(1)
+        .block(titled(&title, ctx));
+    let mut ts = TableState::default().with_selected(Some(state.selected(Tab::Incidents)));
+    f.render_stateful_widget(table, area, &mut ts);
+}
+
+type StyleFn = fn(&crate::tui::theme::Theme) -> ratatui::style::Style;
+
+/// A symbol for the status, so it never rests on colour alone.
+fn status_symbol(inc: &Incident) -> (&'static str, StyleFn) {
+    match inc.status {
+        IncidentStatus::Open => ("●", |t| t.error()),
+        IncidentStatus::Regressed => ("↺", |t| t.error()),
+        IncidentStatus::Mitigated => ("◐", |t| t.warn()),
+        IncidentStatus::Resolved => ("✔", |t| t.ok()),
+        IncidentStatus::Ignored => ("○", |t| t.dim()),
+    }
+}
+
+fn summary(f: &mut Frame, area: Rect, inc: &Incident, state: &State, ctx: &Ctx) {
+    let t = ctx.theme;
+    let label = |s: &str| Span::styled(format!("{s} "), t.dim());
+    let list = |v: &[String]| if v.is_empty() { "—".to_string() } else { inert(&v.join(", ")).into_owned() };
+    let factors: Vec<String> = inc.score_factors.iter().filter(|(_, p)| *p > 0.0).map(|(n, p)| format!("{n} {p:.1}")).collect();
+    let width = area.width.saturating_sub(4) as usize;
+    let lines = vec![
+        Line::from(Span::styled(clip(&inert(&inc.title), width), t.header())),
+        Line::from(vec![label("in"), Span::raw(inert(inc.culprit.as_deref().unwrap_or("no in-app frame")).into_owned())]),
+        Line::from(vec![
+            label("status"),
+            Span::raw(format!("{} {}  ", status_symbol(inc).0, inc.status.label())),
+            label("score"),
+            Span::raw(format!("{:.1} = {}", inc.score, factors.join(" + "))),
+        ]),
+        Line::from(vec![
+            label("events"),
+            Span::raw(format!("{}  ", count(inc.count))),
+            label("users"),
+            Span::raw(format!("{}  ", count(inc.users))),
+            label("first"),
+            Span::raw(format!("{}  ", datetime(inc.first_seen))),
+            label("last"),
+            Span::raw(format!("{} ({})", datetime(inc.last_seen), ago(inc.last_seen, state.now()))),
+        ]),
+        Line::from(vec![label("tenants"), Span::raw(list(&inc.tenants)), Span::raw("  "), label("regions"), Span::raw(list(&inc.regions))]),
+        Line::from(vec![label("releases"), Span::raw(list(&inc.releases))]),
+        Line::from(Span::styled("Repro runs and patch candidates for an incident are not built yet in this version.", t.dim())),
+    ];
+    let title = format!("{} — summary", inc.id);
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(titled(&title, ctx)), area);
+}

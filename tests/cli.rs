@@ -1,0 +1,94 @@
+mod common;
+
+use common::{Sandbox, text};
+
+#[test]
+fn version_prints_the_package_version() {
+    let out = Sandbox::new().run(&["--version"]);
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout).trim(), format!("suture {}", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn a_misspelt_key_in_the_project_file_exits_2_naming_file_line_and_key() {
+    let sb = Sandbox::new();
+    sb.write("work/suture.toml", "# my config\n[ui]\ntheme = \"light\"\ncolr = \"none\"\n");
+    let out = sb.run(&["config", "show"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("suture.toml:4:1: `ui.colr`: unknown field `colr`"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_bad_value_in_the_user_file_and_an_explicit_config_are_named_too() {
+    let sb = Sandbox::new();
+    let user = sb.write("config/suture/suture.toml", "[ui]\nframe_ms = \"fast\"\n");
+    let out = sb.run(&["config", "show"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains(&format!("{}:2:", user.display())) && err.contains("`ui.frame_ms`"), "{err}");
+
+    let sb = Sandbox::new();
+    let out = sb.run(&["--config", "missing.toml", "config", "show"]);
+    assert_eq!(out.status.code(), Some(2), "a missing explicit file is a configuration error");
+    assert!(text(&out.stderr).contains("missing.toml: cannot read"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn config_show_prints_each_value_with_its_source() {
+    let sb = Sandbox::new();
+    sb.write("config/suture/suture.toml", "[ui]\ntheme = \"light\"\n");
+    let project = sb.write("work/other.toml", "[ui]\npoll_ms = 500\n");
+    let out = sb
+        .cmd()
+        .args(["--config", project.to_str().unwrap(), "--read-only", "config", "show"])
+        .env("SUTURE_UI__FRAME_MS", "33")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(shown.contains("theme = \"light\"  # user file"), "{shown}");
+    assert!(shown.contains(&format!("poll_ms = 500  # project file {}", project.display())), "{shown}");
+    assert!(shown.contains("frame_ms = 33  # environment SUTURE_UI__FRAME_MS"), "{shown}");
+    assert!(shown.contains("read_only = true  # flag --read-only"), "{shown}");
+    assert!(shown.contains("color = \"auto\"  # built-in default"), "{shown}");
+}
+
+#[test]
+fn a_bad_environment_variable_exits_2_naming_it() {
+    let sb = Sandbox::new();
+    let out = sb.cmd().args(["config", "show"]).env("SUTURE_UI__THEMES", "x").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("environment SUTURE_UI__THEMES"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn an_unknown_key_binding_command_exits_2() {
+    let sb = Sandbox::new();
+    sb.write("work/suture.toml", "[keys]\nquitt = [\"x\"]\n");
+    let out = sb.run(&["keys"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("keys.quitt: no such command"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn keys_prints_the_binding_table() {
+    let out = Sandbox::new().run(&["keys"]);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("| `?` `f1` | show all keys |"));
+}
+
+#[test]
+fn an_empty_store_lists_no_incidents_and_demo_reset_refuses_a_real_store() {
+    let sb = Sandbox::new();
+    let store = sb.path("data/real.db");
+    let out = sb.run(&["--store", store.to_str().unwrap(), "incidents"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "No incidents.");
+    let out = sb.run(&["--store", store.to_str().unwrap(), "incidents", "--json"]);
+    assert_eq!(text(&out.stdout).trim(), "[]");
+    let out = sb.run(&["--store", store.to_str().unwrap(), "demo", "--reset"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("is not the demo's store"), "{}", text(&out.stderr));
+}
