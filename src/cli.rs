@@ -184,8 +184,9 @@ fn keymap(loaded: &Loaded) -> Result<Keymap> {
 fn theme(loaded: &Loaded) -> Result<Theme> {
     let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
     let depth = Depth::detect(loaded.config.ui.color, &env);
-    Theme::load(&loaded.config.ui.theme, depth)
-        .map_err(|message| anyhow::Error::new(ConfigError::Flag { flag: format!("ui.theme (from {})", loaded.origin("ui.theme")), message }))
+    Theme::load(&loaded.config.ui.theme, depth).map_err(|message| {
+        anyhow::Error::new(ConfigError::Flag { flag: format!("ui.theme (from {})", loaded.origin("ui.theme")), message })
+    })
 }
 
 fn console(loaded: &Loaded) -> Result<()> {
@@ -256,7 +257,13 @@ fn demo_cmd(loaded: &Loaded, reset: bool) -> Result<()> {
     }
     let mut store = Store::open(&path).with_context(|| format!("opening the store {}", path.display()))?;
     let r = demo::reset(&mut store, &demo_root(loaded), &redactor()?, now_ms())?;
-    println!("Demo world reloaded into {}: {} events ingested, {} rejected, {} incidents.", path.display(), r.ingested, r.rejected.len(), r.incidents);
+    println!(
+        "Demo world reloaded into {}: {} events ingested, {} rejected, {} incidents.",
+        path.display(),
+        r.ingested,
+        r.rejected.len(),
+        r.incidents
+    );
     for rej in r.rejected.iter().take(10) {
         println!("  rejected {rej}");
     }

@@ -49,7 +49,8 @@ pub fn load(store: &mut Store, root: &Path, redactor: &Redactor, now: Millis) ->
         return Err(DemoError::Missing(root.to_path_buf()));
     }
     let mut events = Vec::new();
-    let rejected = read_sentry_jsonl(&path, redactor, |e| events.push(e)).map_err(|source| DemoError::Read { path: path.clone(), source })?;
+    let rejected =
+        read_sentry_jsonl(&path, redactor, |e| events.push(e)).map_err(|source| DemoError::Read { path: path.clone(), source })?;
     let mut clusterer = Clusterer::default();
     let ids: Vec<String> = events.iter().map(|e| clusterer.add(e)).collect();
     let mut incidents = clusterer.finish();

@@ -4,12 +4,12 @@
 //! the TUI; `main.rs` is a thin CLI over it. Dependencies point one way:
 //! `model` ← engine modules ← `tui` and the CLI.
 
-pub mod model;
 pub mod audit;
-pub mod store;
-pub mod config;
-pub mod signals;
-pub mod triage;
-pub mod demo;
-pub mod tui;
 pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod model;
+pub mod signals;
+pub mod store;
+pub mod triage;
+pub mod tui;

@@ -19,15 +19,7 @@ pub fn payload_digest(payload: &str) -> String {
 pub fn entry_hash(e: &AuditEntry) -> String {
     let mut h = Sha256::new();
     h.update(b"suture-audit-v1");
-    for field in [
-        e.seq.to_string().as_str(),
-        e.at.to_string().as_str(),
-        &e.actor,
-        &e.action,
-        &e.subject,
-        &e.payload_digest,
-        &e.prev_hash,
-    ] {
+    for field in [e.seq.to_string().as_str(), e.at.to_string().as_str(), &e.actor, &e.action, &e.subject, &e.payload_digest, &e.prev_hash] {
         h.update((field.len() as u64).to_be_bytes());
         h.update(field.as_bytes());
     }

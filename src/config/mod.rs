@@ -105,15 +105,15 @@ pub fn load(sources: &Sources) -> Result<Loaded, ConfigError> {
     if let Value::Table(t) = defaults {
         merge(&mut merged, t, "", &Source::BuiltIn, &mut origins);
     }
-    if let Some(user) = &sources.user {
-        if let Some(t) = read_layer(user, false)? {
-            merge(&mut merged, t, "", &Source::User(user.clone()), &mut origins);
-        }
+    if let Some(user) = &sources.user
+        && let Some(t) = read_layer(user, false)?
+    {
+        merge(&mut merged, t, "", &Source::User(user.clone()), &mut origins);
     }
-    if let Some(project) = &sources.project {
-        if let Some(t) = read_layer(project, sources.project_required)? {
-            merge(&mut merged, t, "", &Source::Project(project.clone()), &mut origins);
-        }
+    if let Some(project) = &sources.project
+        && let Some(t) = read_layer(project, sources.project_required)?
+    {
+        merge(&mut merged, t, "", &Source::Project(project.clone()), &mut origins);
     }
     for (var, raw) in &sources.env {
         let Some(rest) = var.strip_prefix("SUTURE_") else { continue };
@@ -165,11 +165,7 @@ fn check_layer(layer: &Table) -> Result<(), String> {
 /// Environment values are TOML scalars when they parse as one (`true`, `250`,
 /// `["q"]`), else plain strings, so `SUTURE_UI__THEME=light` needs no quotes.
 fn parse_scalar(raw: &str) -> Value {
-    format!("v = {raw}")
-        .parse::<Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| Value::String(raw.to_string()))
+    format!("v = {raw}").parse::<Table>().ok().and_then(|mut t| t.remove("v")).unwrap_or_else(|| Value::String(raw.to_string()))
 }
 
 fn nest(dotted: &str, value: Value) -> Table {

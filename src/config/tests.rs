@@ -22,7 +22,11 @@ fn layers_override_in_order_and_remember_their_source() {
         user: Some(user.clone()),
         project: Some(project.clone()),
         project_required: true,
-        env: vec![("SUTURE_UI__POLL_MS".into(), "400".into()), ("SUTURE_UI__THEME".into(), "high-contrast".into()), ("HOME".into(), "/x".into())],
+        env: vec![
+            ("SUTURE_UI__POLL_MS".into(), "400".into()),
+            ("SUTURE_UI__THEME".into(), "high-contrast".into()),
+            ("HOME".into(), "/x".into()),
+        ],
         flags: vec![FlagOverride { flag: "--read-only".into(), key: "ui.read_only".into(), value: Value::Boolean(true) }],
     };
     let l = load(&sources).unwrap();

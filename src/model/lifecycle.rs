@@ -80,16 +80,51 @@ impl std::fmt::Display for PatchState {
 /// A request to move a patch forward (or back). Carries who asks and when.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transition {
-    StartVerification { by: Actor, at: Millis },
+    StartVerification {
+        by: Actor,
+        at: Millis,
+    },
     /// The gauntlet finished; the lifecycle decides Verified or Failed from the evidence.
-    VerificationFinished { report: VerificationReport, at: Millis },
-    Approve { who: Actor, role: Role, comment: String, at: Millis },
-    Veto { who: Actor, role: Role, reason: String, at: Millis },
-    StartCanary { by: Actor, at: Millis },
-    AdvanceCanary { by: Actor, total_steps: usize, at: Millis },
-    Promote { by: Actor, total_steps: usize, auto_promote_classes: Vec<String>, at: Millis },
-    RollBack { by: Actor, reason: String, at: Millis },
-    Mitigate { by: Actor, at: Millis },
+    VerificationFinished {
+        report: VerificationReport,
+        at: Millis,
+    },
+    Approve {
+        who: Actor,
+        role: Role,
+        comment: String,
+        at: Millis,
+    },
+    Veto {
+        who: Actor,
+        role: Role,
+        reason: String,
+        at: Millis,
+    },
+    StartCanary {
+        by: Actor,
+        at: Millis,
+    },
+    AdvanceCanary {
+        by: Actor,
+        total_steps: usize,
+        at: Millis,
+    },
+    Promote {
+        by: Actor,
+        total_steps: usize,
+        auto_promote_classes: Vec<String>,
+        at: Millis,
+    },
+    RollBack {
+        by: Actor,
+        reason: String,
+        at: Millis,
+    },
+    Mitigate {
+        by: Actor,
+        at: Millis,
+    },
 }
 
 impl Transition {

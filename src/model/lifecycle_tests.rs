@@ -1,9 +1,7 @@
 use proptest::prelude::*;
 
 use super::*;
-use crate::model::{
-    Actor, ReproVerdict, RiskAssessment, StepKind, StepStatus, Tier, VerificationReport, VerificationStep,
-};
+use crate::model::{Actor, ReproVerdict, RiskAssessment, StepKind, StepStatus, Tier, VerificationReport, VerificationStep};
 
 const T: Millis = 1_700_000_000_000;
 
@@ -250,17 +248,33 @@ fn deploys_follow_the_tier() {
         p.verification = Some(r);
         p.state = PatchState::Verified;
         for i in 0..approvals {
-            p.approvals.push(Approval { who: Actor::person(format!("r{i}")), role: Role::Reviewer, decision: Decision::Approve, comment: String::new(), at: T });
+            p.approvals.push(Approval {
+                who: Actor::person(format!("r{i}")),
+                role: Role::Reviewer,
+                decision: Decision::Approve,
+                comment: String::new(),
+                at: T,
+            });
         }
         p
     };
     assert_eq!(verified(Tier::T0, 2, false).apply(start(deployer())), Err(LifecycleError::Tier0NoDeploy));
-    assert_eq!(verified(Tier::T1, 0, false).apply(start(deployer())), Err(LifecycleError::InsufficientApprovals { tier: 1, need: 1, have: 0 }));
+    assert_eq!(
+        verified(Tier::T1, 0, false).apply(start(deployer())),
+        Err(LifecycleError::InsufficientApprovals { tier: 1, need: 1, have: 0 })
+    );
     assert_eq!(verified(Tier::T1, 1, false).apply(start(deployer())), Ok(PatchState::Canary { step: 0 }));
     assert_eq!(verified(Tier::T2, 0, false).apply(start(deployer())), Ok(PatchState::Canary { step: 0 }));
     assert_eq!(verified(Tier::T2, 0, true).apply(start(deployer())), Err(LifecycleError::FlakyNoAuto));
-    assert_eq!(verified(Tier::T2, 0, false).apply(start(alice())), Err(LifecycleError::InsufficientApprovals { tier: 2, need: 1, have: 0 }));
-    assert_eq!(verified(Tier::T2, 1, true).apply(start(alice())), Ok(PatchState::Canary { step: 0 }), "a reviewed flaky patch may be deployed by a person");
+    assert_eq!(
+        verified(Tier::T2, 0, false).apply(start(alice())),
+        Err(LifecycleError::InsufficientApprovals { tier: 2, need: 1, have: 0 })
+    );
+    assert_eq!(
+        verified(Tier::T2, 1, true).apply(start(alice())),
+        Ok(PatchState::Canary { step: 0 }),
+        "a reviewed flaky patch may be deployed by a person"
+    );
     let mut unassessed = verified(Tier::T1, 1, false);
     unassessed.risk = None;
     assert_eq!(unassessed.apply(start(deployer())), Err(LifecycleError::TierUnknown));
@@ -281,9 +295,18 @@ fn automatic_promotion_is_for_tier_3_named_classes_at_the_last_step() {
         p
     };
     assert_eq!(at(Tier::T3, Some("null-guard"), 2).apply(auto(&["null-guard"])), Ok(PatchState::Promoted));
-    assert_eq!(at(Tier::T3, Some("null-guard"), 1).apply(auto(&["null-guard"])), Err(LifecycleError::CanaryNotFinished { step: 2, total: 3 }));
-    assert!(matches!(at(Tier::T3, Some("off-by-one"), 2).apply(auto(&["null-guard"])), Err(LifecycleError::NotAutoPromotable { tier: 3, .. })));
-    assert!(matches!(at(Tier::T2, Some("null-guard"), 2).apply(auto(&["null-guard"])), Err(LifecycleError::NotAutoPromotable { tier: 2, .. })));
+    assert_eq!(
+        at(Tier::T3, Some("null-guard"), 1).apply(auto(&["null-guard"])),
+        Err(LifecycleError::CanaryNotFinished { step: 2, total: 3 })
+    );
+    assert!(matches!(
+        at(Tier::T3, Some("off-by-one"), 2).apply(auto(&["null-guard"])),
+        Err(LifecycleError::NotAutoPromotable { tier: 3, .. })
+    ));
+    assert!(matches!(
+        at(Tier::T2, Some("null-guard"), 2).apply(auto(&["null-guard"])),
+        Err(LifecycleError::NotAutoPromotable { tier: 2, .. })
+    ));
     assert!(matches!(at(Tier::T3, None, 2).apply(auto(&["null-guard"])), Err(LifecycleError::NotAutoPromotable { .. })));
     let mut flaky = at(Tier::T3, Some("null-guard"), 2);
     if let Some(r) = flaky.verification.as_mut() {
@@ -294,7 +317,10 @@ fn automatic_promotion_is_for_tier_3_named_classes_at_the_last_step() {
     let manual = Transition::Promote { by: alice(), total_steps: 3, auto_promote_classes: vec![], at: T };
     assert_eq!(at(Tier::T2, None, 1).apply(manual.clone()), Err(LifecycleError::InsufficientApprovals { tier: 2, need: 1, have: 0 }));
     let mut reviewed = at(Tier::T2, None, 1);
-    assert_eq!(reviewed.apply(Transition::Approve { who: alice(), role: Role::Reviewer, comment: "post-hoc".into(), at: T }), Ok(PatchState::Canary { step: 1 }));
+    assert_eq!(
+        reviewed.apply(Transition::Approve { who: alice(), role: Role::Reviewer, comment: "post-hoc".into(), at: T }),
+        Ok(PatchState::Canary { step: 1 })
+    );
     assert_eq!(reviewed.apply(manual), Ok(PatchState::Promoted));
 }
 
@@ -317,7 +343,10 @@ fn a_full_happy_path_records_history() {
     p.apply(Transition::Approve { who: alice(), role: Role::Reviewer, comment: "lgtm".into(), at: T + 2 }).unwrap();
     p.apply(Transition::StartCanary { by: deployer(), at: T + 3 }).unwrap();
     p.apply(Transition::AdvanceCanary { by: deployer(), total_steps: 2, at: T + 4 }).unwrap();
-    assert_eq!(p.apply(Transition::Promote { by: alice(), total_steps: 2, auto_promote_classes: vec![], at: T + 5 }), Ok(PatchState::Promoted));
+    assert_eq!(
+        p.apply(Transition::Promote { by: alice(), total_steps: 2, auto_promote_classes: vec![], at: T + 5 }),
+        Ok(PatchState::Promoted)
+    );
     let path: Vec<String> = p.history.iter().map(|h| h.to.label()).collect();
     assert_eq!(path, ["verifying", "verified", "approved", "canary 1", "canary 2", "promoted"]);
     assert_eq!(p.history[1].by, "suture/verifier");

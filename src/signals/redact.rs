@@ -21,10 +21,9 @@ impl Redactor {
                 key.copy_from_slice(&bytes);
                 Ok(Redactor { key })
             }
-            Ok(_) => Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                format!("{}: redaction key must be 32 bytes", path.display()),
-            )),
+            Ok(_) => {
+                Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: redaction key must be 32 bytes", path.display())))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = random_key()?;
                 if let Some(dir) = path.parent() {

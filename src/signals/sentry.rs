@@ -140,10 +140,7 @@ pub fn parse_event(json: &str, redactor: &Redactor) -> Result<ErrorEvent, String
     let id = raw.event_id.map(Cow::into_owned).filter(|s| !s.is_empty()).ok_or("missing event_id")?;
     let timestamp = match raw.timestamp {
         Some(RawTime::Seconds(s)) if s.is_finite() => (s * 1000.0) as i64,
-        Some(RawTime::Text(t)) => t
-            .parse::<jiff::Timestamp>()
-            .map_err(|e| format!("timestamp {t:?}: {e}"))?
-            .as_millisecond(),
+        Some(RawTime::Text(t)) => t.parse::<jiff::Timestamp>().map_err(|e| format!("timestamp {t:?}: {e}"))?.as_millisecond(),
         _ => return Err("missing timestamp".into()),
     };
     let mut tags: Vec<(String, String)> = match raw.tags {
@@ -152,14 +149,11 @@ pub fn parse_event(json: &str, redactor: &Redactor) -> Result<ErrorEvent, String
         None => Vec::new(),
     };
     tags.sort();
-    let take = |tags: &mut Vec<(String, String)>, key: &str| {
-        tags.iter().position(|(k, _)| k == key).map(|i| tags.remove(i).1)
-    };
+    let take = |tags: &mut Vec<(String, String)>, key: &str| tags.iter().position(|(k, _)| k == key).map(|i| tags.remove(i).1);
     let tenant = take(&mut tags, "tenant");
     let region = take(&mut tags, "region");
-    let service = take(&mut tags, "service").or_else(|| {
-        raw.release.as_deref().and_then(|r| r.split_once('@')).map(|(name, _)| name.to_string())
-    });
+    let service =
+        take(&mut tags, "service").or_else(|| raw.release.as_deref().and_then(|r| r.split_once('@')).map(|(name, _)| name.to_string()));
     let user = raw.user.and_then(|u| u.id.or(u.email).or(u.username).or(u.ip_address)).map(|v| redactor.hash("user", &v));
     let message = match raw.logentry.or(raw.message) {
         Some(RawMessage::Text(t)) => Some(t.into_owned()),

@@ -187,8 +187,7 @@ impl Store {
     }
 
     pub fn incident(&self, id: &str) -> Result<Option<Incident>> {
-        let body: Option<String> =
-            self.conn.query_row("SELECT body FROM incidents WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        let body: Option<String> = self.conn.query_row("SELECT body FROM incidents WHERE id = ?1", [id], |r| r.get(0)).optional()?;
         body.map(|b| serde_json::from_str(&b).map_err(|source| StoreError::Corrupt { table: "incidents", id: id.into(), source }))
             .transpose()
     }
@@ -198,8 +197,7 @@ impl Store {
             .conn
             .query_row("SELECT id, body FROM incidents WHERE fingerprint = ?1", [fingerprint], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        row.map(|(id, b)| serde_json::from_str(&b).map_err(|source| StoreError::Corrupt { table: "incidents", id, source }))
-            .transpose()
+        row.map(|(id, b)| serde_json::from_str(&b).map_err(|source| StoreError::Corrupt { table: "incidents", id, source })).transpose()
     }
 
     pub fn event_count(&self) -> Result<u64> {
@@ -212,8 +210,7 @@ impl Store {
 
     pub fn event(&self, id: &str) -> Result<Option<ErrorEvent>> {
         let body: Option<String> = self.conn.query_row("SELECT body FROM events WHERE id = ?1", [id], |r| r.get(0)).optional()?;
-        body.map(|b| serde_json::from_str(&b).map_err(|source| StoreError::Corrupt { table: "events", id: id.into(), source }))
-            .transpose()
+        body.map(|b| serde_json::from_str(&b).map_err(|source| StoreError::Corrupt { table: "events", id: id.into(), source })).transpose()
     }
 
     /// Stores a new patch (state `Proposed`) with an audit entry.
@@ -266,9 +263,9 @@ impl Store {
     }
 
     pub fn audit_entries(&self) -> Result<Vec<AuditEntry>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT seq, at, actor, action, subject, payload_digest, prev_hash, hash, signature FROM audit ORDER BY seq",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT seq, at, actor, action, subject, payload_digest, prev_hash, hash, signature FROM audit ORDER BY seq")?;
         let rows = stmt.query_map([], |r| {
             Ok(AuditEntry {
                 seq: r.get::<_, i64>(0)? as u64,
@@ -294,7 +291,16 @@ fn upsert_incident(tx: &Transaction<'_>, inc: &Incident) -> Result<()> {
          ON CONFLICT(id) DO UPDATE SET status = excluded.status, count = excluded.count,
            first_seen = excluded.first_seen, last_seen = excluded.last_seen, score = excluded.score, body = excluded.body",
     )?
-    .execute(params![inc.id, inc.fingerprint, inc.status.label(), inc.count as i64, inc.first_seen, inc.last_seen, inc.score, body])?;
+    .execute(params![
+        inc.id,
+        inc.fingerprint,
+        inc.status.label(),
+        inc.count as i64,
+        inc.first_seen,
+        inc.last_seen,
+        inc.score,
+        body
+    ])?;
     Ok(())
 }
 
@@ -310,11 +316,17 @@ fn write_patch(tx: &Transaction<'_>, p: &Patch) -> Result<()> {
 
 fn read_patch(conn: &Connection, id: &str) -> Result<Option<Patch>> {
     let body: Option<String> = conn.query_row("SELECT body FROM patches WHERE id = ?1", [id], |r| r.get(0)).optional()?;
-    body.map(|b| serde_json::from_str(&b).map_err(|source| StoreError::Corrupt { table: "patches", id: id.into(), source }))
-        .transpose()
+    body.map(|b| serde_json::from_str(&b).map_err(|source| StoreError::Corrupt { table: "patches", id: id.into(), source })).transpose()
 }
 
-fn append_audit(tx: &Transaction<'_>, at: Millis, actor: &str, action: &str, subject: &str, payload: &impl Serialize) -> Result<AuditEntry> {
+fn append_audit(
+    tx: &Transaction<'_>,
+    at: Millis,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    payload: &impl Serialize,
+) -> Result<AuditEntry> {
     let payload = serde_json::to_string(payload)?;
     let last: Option<(i64, String)> =
         tx.query_row("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
@@ -338,7 +350,18 @@ fn append_audit(tx: &Transaction<'_>, at: Millis, actor: &str, action: &str, sub
         "INSERT INTO audit(seq, at, actor, action, subject, payload_digest, prev_hash, hash, signature, payload)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
-    .execute(params![e.seq as i64, e.at, e.actor, e.action, e.subject, e.payload_digest, e.prev_hash, e.hash, e.signature, payload])?;
+    .execute(params![
+        e.seq as i64,
+        e.at,
+        e.actor,
+        e.action,
+        e.subject,
+        e.payload_digest,
+        e.prev_hash,
+        e.hash,
+        e.signature,
+        payload
+    ])?;
     Ok(e)
 }
 

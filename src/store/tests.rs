@@ -1,5 +1,5 @@
 use super::*;
-use crate::model::{Actor, IncidentStatus, PatchKind, Role, RiskAssessment, Tier};
+use crate::model::{Actor, IncidentStatus, PatchKind, RiskAssessment, Role, Tier};
 
 fn incident(id: &str, score: f64) -> Incident {
     Incident {
@@ -87,15 +87,16 @@ fn patch_transitions_are_checked_written_and_audited_together() {
     let log = s.audit_entries().unwrap();
     assert_eq!(log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["propose", "start verification"]);
     assert_eq!(chain::verify(&log), Ok(2));
-    assert!(matches!(s.transition_patch("nope", Transition::StartVerification { by: Actor::person("b"), at: 1 }), Err(StoreError::NotFound { .. })));
+    assert!(matches!(
+        s.transition_patch("nope", Transition::StartVerification { by: Actor::person("b"), at: 1 }),
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 #[test]
 fn a_corrupt_record_is_an_error_naming_it_not_a_panic() {
     let s = Store::open_in_memory().unwrap();
-    s.conn
-        .execute("INSERT INTO incidents VALUES ('X', 'fp', 'open', 1, 1, 1, 1.0, '{not json')", [])
-        .unwrap();
+    s.conn.execute("INSERT INTO incidents VALUES ('X', 'fp', 'open', 1, 1, 1, 1.0, '{not json')", []).unwrap();
     let err = s.incidents().unwrap_err();
     assert!(err.to_string().contains("incidents (X)"), "{err}");
 }

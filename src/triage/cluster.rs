@@ -125,7 +125,12 @@ mod tests {
             exceptions: vec![ExceptionInfo {
                 kind: "TypeError".into(),
                 value: "boom".into(),
-                frames: vec![StackFrame { module: Some("app.x".into()), function: Some(func.into()), in_app: Some(true), ..Default::default() }],
+                frames: vec![StackFrame {
+                    module: Some("app.x".into()),
+                    function: Some(func.into()),
+                    in_app: Some(true),
+                    ..Default::default()
+                }],
                 ..Default::default()
             }],
             ..Default::default()

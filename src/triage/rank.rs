@@ -20,13 +20,8 @@ const HOUR: Millis = 3_600_000;
 pub fn rank(incidents: &mut [Incident], now: Millis, latest_deploy: Option<Millis>) {
     for inc in incidents.iter_mut() {
         let users = inc.users as f64;
-        let last_hour: u64 = inc
-            .rate
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| inc.rate_start + *i as i64 * 60_000 > now - HOUR)
-            .map(|(_, c)| u64::from(*c))
-            .sum();
+        let last_hour: u64 =
+            inc.rate.iter().enumerate().filter(|(i, _)| inc.rate_start + *i as i64 * 60_000 > now - HOUR).map(|(_, c)| u64::from(*c)).sum();
         let novel = latest_deploy.is_some_and(|d| inc.first_seen >= d);
         let regressed = inc.status == IncidentStatus::Regressed;
         let factors = [

@@ -220,11 +220,7 @@ impl Keymap {
     pub fn with_overrides<'a>(overrides: impl IntoIterator<Item = (&'a String, &'a Vec<String>)>) -> Result<Keymap, String> {
         let mut km = Keymap::default();
         for (name, specs) in overrides {
-            let keys = specs
-                .iter()
-                .map(|s| Key::parse(s))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("keys.{name}: {e}"))?;
+            let keys = specs.iter().map(|s| Key::parse(s)).collect::<Result<Vec<_>, _>>().map_err(|e| format!("keys.{name}: {e}"))?;
             let binding = km.bindings.iter_mut().find(|b| b.name == name).ok_or_else(|| {
                 let names: Vec<&str> = Keymap::default().bindings.iter().map(|b| b.name).collect();
                 format!("keys.{name}: no such command; commands are {}", names.join(", "))
@@ -281,7 +277,18 @@ mod tests {
 
     #[test]
     fn parses_and_prints_key_specs() {
-        for (spec, shown) in [("q", "q"), ("ctrl+c", "ctrl+c"), ("shift+tab", "shift+tab"), ("?", "?"), ("pgdn", "pgdn"), ("f1", "f1"), ("G", "G"), ("alt+x", "alt+x"), ("+", "+"), ("ctrl++", "ctrl++")] {
+        for (spec, shown) in [
+            ("q", "q"),
+            ("ctrl+c", "ctrl+c"),
+            ("shift+tab", "shift+tab"),
+            ("?", "?"),
+            ("pgdn", "pgdn"),
+            ("f1", "f1"),
+            ("G", "G"),
+            ("alt+x", "alt+x"),
+            ("+", "+"),
+            ("ctrl++", "ctrl++"),
+        ] {
             assert_eq!(Key::parse(spec).unwrap().to_string(), shown, "{spec}");
         }
         assert!(Key::parse("hyper+x").unwrap_err().contains("unknown modifier"));

@@ -72,12 +72,12 @@ fn spawn_store_worker(path: PathBuf, poll: Duration, tx: mpsc::UnboundedSender<A
                     }
                     Ok(Effect::Quit) | Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
                     Err(std_mpsc::RecvTimeoutError::Timeout) => {
-                        if let Ok(v) = store.data_version() {
-                            if v != seen {
-                                seen = v;
-                                if tx.send(Action::StoreChanged).is_err() {
-                                    return;
-                                }
+                        if let Ok(v) = store.data_version()
+                            && v != seen
+                        {
+                            seen = v;
+                            if tx.send(Action::StoreChanged).is_err() {
+                                return;
                             }
                         }
                     }

@@ -29,8 +29,14 @@ pub enum Action {
     Resize(u16, u16),
     /// Another process (or this one) committed to the store.
     StoreChanged,
-    Loaded { request: RequestId, snapshot: Box<Snapshot> },
-    LoadFailed { request: RequestId, error: String },
+    Loaded {
+        request: RequestId,
+        snapshot: Box<Snapshot>,
+    },
+    LoadFailed {
+        request: RequestId,
+        error: String,
+    },
     /// SIGTERM, SIGHUP or the like: leave cleanly.
     Terminate,
 }

@@ -4,6 +4,8 @@ pub type RequestId = u64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// Load a fresh [`super::Snapshot`] from the store.
-    Load { request: RequestId },
+    Load {
+        request: RequestId,
+    },
     Quit,
 }

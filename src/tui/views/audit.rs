@@ -36,7 +36,14 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
             ])
         })
         .collect();
-    let widths = [Constraint::Length(5), Constraint::Length(20), Constraint::Length(18), Constraint::Length(18), Constraint::Fill(1), Constraint::Length(12)];
+    let widths = [
+        Constraint::Length(5),
+        Constraint::Length(20),
+        Constraint::Length(18),
+        Constraint::Length(18),
+        Constraint::Fill(1),
+        Constraint::Length(12),
+    ];
     let title = format!("Audit log ({} entries, newest first)", state.audit.len());
     let table = Table::new(rows, widths)
         .header(Row::new(["Seq", "Time", "Actor", "Action", "Subject", "Hash"]).style(t.header()))

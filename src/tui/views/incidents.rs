@@ -20,7 +20,8 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
         return;
     }
     if state.incidents.is_empty() {
-        let text = " No incidents. The store holds no error events yet.\n\n Ingest events with `suture ingest FILE`, or run `suture demo --reset` to load the demo world.";
+        let text = " No incidents. The store holds no error events yet.\n\n Run `suture` without --store to open the demo world. Ingesting your own events \
+                    (Sentry, OpenTelemetry, JSON lines) is not built yet in this version.";
         f.render_widget(Paragraph::new(text).style(ctx.theme.dim()).wrap(Wrap { trim: false }), area);
         return;
     }
@@ -34,10 +35,10 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
         (l, d)
     };
     table(f, list, state, ctx);
-    if detail.height > 0 {
-        if let Some(inc) = state.incidents.get(state.selected(Tab::Incidents)) {
-            summary(f, detail, inc, state, ctx);
-        }
+    if detail.height > 0
+        && let Some(inc) = state.incidents.get(state.selected(Tab::Incidents))
+    {
+        summary(f, detail, inc, state, ctx);
     }
 }
 
@@ -60,10 +61,7 @@ fn table(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
                 title_spans.push(Span::styled("new ", t.warn()));
             }
             title_spans.push(Span::raw(inert(&inc.title).into_owned()));
-            let mut cells = vec![
-                Line::from(format!("{}", i + 1)).right_aligned(),
-                Line::from(title_spans),
-            ];
+            let mut cells = vec![Line::from(format!("{}", i + 1)).right_aligned(), Line::from(title_spans)];
             if wide {
                 cells.insert(1, Line::from(Span::styled(inc.id.clone(), t.dim())));
                 cells.push(Line::from(Span::styled(inert(inc.culprit.as_deref().unwrap_or("—")).into_owned(), t.dim())));

@@ -93,8 +93,5 @@ pub(super) fn centered(area: Rect, w: u16, h: u16) -> Rect {
 }
 
 pub(super) fn titled<'a>(title: &'a str, ctx: &Ctx) -> Block<'a> {
-    Block::bordered()
-        .border_style(ctx.theme.border())
-        .title(Span::styled(format!(" {title} "), ctx.theme.header()))
-        .style(Style::new())
+    Block::bordered().border_style(ctx.theme.border()).title(Span::styled(format!(" {title} "), ctx.theme.header())).style(Style::new())
 }

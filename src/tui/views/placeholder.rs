@@ -24,7 +24,14 @@ pub fn patches(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
             Row::new(vec![p.id.clone(), p.state.label(), tier, inert(&p.title).into_owned(), p.proposer.name.clone(), datetime(p.created)])
         })
         .collect();
-    let widths = [Constraint::Length(12), Constraint::Length(12), Constraint::Length(4), Constraint::Fill(1), Constraint::Length(18), Constraint::Length(20)];
+    let widths = [
+        Constraint::Length(12),
+        Constraint::Length(12),
+        Constraint::Length(4),
+        Constraint::Fill(1),
+        Constraint::Length(18),
+        Constraint::Length(20),
+    ];
     let table = Table::new(rows, widths)
         .header(Row::new(["Patch", "State", "Tier", "Title", "Proposer", "Created"]).style(ctx.theme.header()))
         .row_highlight_style(ctx.theme.selection())

@@ -66,7 +66,7 @@ pub fn count(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -81,13 +81,7 @@ pub fn sparkline(buckets: &[u64]) -> String {
     let max = buckets.iter().copied().max().unwrap_or(0);
     buckets
         .iter()
-        .map(|&v| {
-            if v == 0 || max == 0 {
-                ' '
-            } else {
-                BARS[(((v as f64 / max as f64) * 7.0).round() as usize).min(7)]
-            }
-        })
+        .map(|&v| if v == 0 || max == 0 { ' ' } else { BARS[(((v as f64 / max as f64) * 7.0).round() as usize).min(7)] })
         .collect()
 }
 
