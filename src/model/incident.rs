@@ -60,6 +60,9 @@ pub struct Incident {
     #[serde(default)]
     pub new_since_deploy: bool,
     pub representative_event: Option<String>,
+    /// The fingerprint's components: why these events were grouped together.
+    #[serde(default)]
+    pub grouping: Vec<String>,
 }
 
 impl Incident {

@@ -72,6 +72,7 @@ impl Clusterer {
             .map(|a| {
                 let mut inc = a.incident;
                 inc.users = a.users.len() as u64;
+                inc.grouping = a.grouping;
                 inc.tenants = a.tenants.into_iter().collect();
                 inc.regions = a.regions.into_iter().collect();
                 inc.releases = a.releases.into_iter().collect();
@@ -153,6 +154,7 @@ mod tests {
         assert_eq!(inc.rate, [1, 1, 1]);
         assert_eq!(inc.rate_start, 60_000);
         assert_eq!(inc.culprit.as_deref(), Some("app.x in f"));
+        assert_eq!(inc.grouping, ["type:TypeError", "frame:app.x:f"]);
         assert_eq!(rebucket(inc, 0, 240_000, 2), [1, 2]);
     }
 }

@@ -47,3 +47,29 @@ pub fn render_all(snapshot: &Snapshot, theme: &Theme, keymap: &Keymap, width: u1
     }
     out
 }
+
+/// The buffer as plain text, one line per row (symbols only, no styles), for
+/// snapshot tests.
+pub fn text(buf: &Buffer) -> String {
+    let mut out = String::new();
+    for y in 0..buf.area.height {
+        let mut line = String::new();
+        let mut skip = 0;
+        for x in 0..buf.area.width {
+            if skip > 0 {
+                skip -= 1;
+                continue;
+            }
+            let sym = buf[(x, y)].symbol();
+            line.push_str(sym);
+            skip = unicode_width(sym).saturating_sub(1);
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+fn unicode_width(s: &str) -> usize {
+    ratatui::text::Span::raw(s).width().max(1)
+}

@@ -7,7 +7,12 @@ use ratatui::widgets::{Paragraph, Row, Table, TableState};
 
 use super::{Ctx, titled};
 use crate::tui::app::{State, Tab};
-use crate::tui::widgets::text::{datetime, inert};
+use crate::tui::widgets::text::{inert, plural};
+
+/// `11-20 14:03:07` (UTC): the audit log spans days, not years.
+fn short_time(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms).map(|t| t.strftime("%m-%d %H:%M:%S").to_string()).unwrap_or_else(|_| "?".into())
+}
 
 pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
     let t = ctx.theme;
@@ -15,7 +20,7 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
     let line = match &state.chain {
         None => Line::from(Span::styled(" verifying the chain…", t.dim())),
         Some(Ok(n)) => Line::from(vec![
-            Span::styled(format!(" ✔ chain verified: {n} entries, sha256-linked"), t.ok()),
+            Span::styled(format!(" ✔ chain verified: {}, sha256-linked", plural(*n, "entry", "entries")), t.ok()),
             Span::styled(" · signatures: not built yet in this version", t.dim()),
         ]),
         Some(Err(e)) => Line::from(Span::styled(format!(" ✖ chain broken: {}", inert(e)), t.error())),
@@ -28,23 +33,23 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
         .map(|e| {
             Row::new(vec![
                 e.seq.to_string(),
-                datetime(e.at),
+                short_time(e.at),
                 inert(&e.actor).into_owned(),
                 inert(&e.action).into_owned(),
                 inert(&e.subject).into_owned(),
-                e.hash.chars().take(12).collect(),
+                e.hash.chars().take(10).collect(),
             ])
         })
         .collect();
     let widths = [
         Constraint::Length(5),
-        Constraint::Length(20),
-        Constraint::Length(18),
-        Constraint::Length(18),
+        Constraint::Length(14),
+        Constraint::Length(16),
+        Constraint::Length(14),
         Constraint::Fill(1),
-        Constraint::Length(12),
+        Constraint::Length(10),
     ];
-    let title = format!("Audit log ({} entries, newest first)", state.audit.len());
+    let title = format!("Audit log ({}, newest first)", plural(state.audit.len(), "entry", "entries"));
     let table = Table::new(rows, widths)
         .header(Row::new(["Seq", "Time", "Actor", "Action", "Subject", "Hash"]).style(t.header()))
         .row_highlight_style(t.selection())

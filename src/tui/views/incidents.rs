@@ -25,12 +25,16 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
         f.render_widget(Paragraph::new(text).style(ctx.theme.dim()).wrap(Wrap { trim: false }), area);
         return;
     }
-    let wide = area.width >= 140;
-    let (list, detail) = if wide {
+    let side_by_side = area.width >= 200;
+    let (list, detail) = if side_by_side {
         let [l, d] = Layout::horizontal([Constraint::Percentage(62), Constraint::Percentage(38)]).areas(area);
         (l, d)
     } else {
-        let detail_h = if area.height >= 18 { 9 } else { 0 };
+        let detail_h = match area.height {
+            40.. => 12,
+            18.. => 9,
+            _ => 0,
+        };
         let [l, d] = Layout::vertical([Constraint::Min(3), Constraint::Length(detail_h)]).areas(area);
         (l, d)
     };
@@ -133,6 +137,7 @@ fn summary(f: &mut Frame, area: Rect, inc: &Incident, state: &State, ctx: &Ctx) 
         ]),
         Line::from(vec![label("tenants"), Span::raw(list(&inc.tenants)), Span::raw("  "), label("regions"), Span::raw(list(&inc.regions))]),
         Line::from(vec![label("releases"), Span::raw(list(&inc.releases))]),
+        Line::from(vec![label("grouped by"), Span::raw(inert(&inc.grouping.join(" + ")).into_owned())]),
         Line::from(Span::styled("Repro runs and patch candidates for an incident are not built yet in this version.", t.dim())),
     ];
     let title = format!("{} — summary", inc.id);

@@ -85,6 +85,11 @@ pub fn sparkline(buckets: &[u64]) -> String {
         .collect()
 }
 
+/// `1 entry`, `3 entries`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Cuts `s` to `width` columns with an ellipsis.
 pub fn clip(s: &str, width: usize) -> String {
     if s.chars().count() <= width {

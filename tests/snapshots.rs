@@ -1,0 +1,93 @@
+//! The console's views on the demo world, as `TestBackend` text snapshots at
+//! fixed sizes, and colour checks on individual cells (snapshots hold symbols only).
+
+use std::sync::OnceLock;
+
+use ratatui::style::{Color, Modifier};
+use suture::signals::redact::Redactor;
+use suture::store::Store;
+use suture::tui::app::{Action, Snapshot, update};
+use suture::tui::keymap::{Command, Keymap};
+use suture::tui::shots::{render, state_with, text};
+use suture::tui::theme::{Depth, Theme};
+
+fn demo() -> &'static Snapshot {
+    static SNAP: OnceLock<Snapshot> = OnceLock::new();
+    SNAP.get_or_init(|| {
+        let mut store = Store::open_in_memory().unwrap();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
+        // A fixed redaction key and audit time keep the snapshots stable.
+        suture::demo::load(&mut store, &root, &Redactor::new([0x5a; 32]), 1_795_219_200_000).unwrap();
+        suture::tui::run::snapshot(&store).unwrap()
+    })
+}
+
+fn screen(w: u16, h: u16, commands: &[Command]) -> String {
+    let mut state = state_with(demo(), w, h);
+    for c in commands {
+        update(&mut state, Action::Command(*c));
+    }
+    text(&render(&state, &Theme::builtin(Depth::TrueColor), &Keymap::default()))
+}
+
+macro_rules! shot {
+    ($name:ident, $w:expr, $h:expr, $cmds:expr) => {
+        #[test]
+        fn $name() {
+            insta::assert_snapshot!(screen($w, $h, $cmds));
+        }
+    };
+}
+
+shot!(incidents_80x24, 80, 24, &[]);
+shot!(incidents_160x48, 160, 48, &[]);
+shot!(incidents_third_row_80x24, 80, 24, &[Command::Down, Command::Down]);
+shot!(patches_80x24, 80, 24, &[Command::TabPatches]);
+shot!(patches_160x48, 160, 48, &[Command::TabPatches]);
+shot!(rollouts_80x24, 80, 24, &[Command::TabRollouts]);
+shot!(rollouts_160x48, 160, 48, &[Command::TabRollouts]);
+shot!(audit_80x24, 80, 24, &[Command::TabAudit]);
+shot!(audit_160x48, 160, 48, &[Command::TabAudit]);
+shot!(help_80x24, 80, 24, &[Command::Help]);
+shot!(help_160x48, 160, 48, &[Command::Help]);
+
+#[test]
+fn the_banner_and_selection_carry_the_theme_colours() {
+    let state = state_with(demo(), 80, 24);
+    let theme = Theme::builtin(Depth::TrueColor);
+    let buf = render(&state, &theme, &Keymap::default());
+    let banner_x = (0..80).find(|x| buf[(*x, 0)].symbol() == "D").unwrap();
+    assert_eq!(buf[(banner_x, 0)].bg, theme.banner_bg);
+    // Row 3 is the first incident, selected.
+    assert_eq!(buf[(5, 3)].bg, theme.selection_bg);
+    assert_eq!(buf[(5, 4)].bg, theme.bg);
+}
+
+#[test]
+fn without_colour_the_selection_is_reversed_and_no_colour_is_used() {
+    let state = state_with(demo(), 80, 24);
+    let buf = render(&state, &Theme::builtin(Depth::NoColor), &Keymap::default());
+    assert!(buf[(5, 3)].modifier.contains(Modifier::REVERSED));
+    for cell in buf.content() {
+        assert!(matches!(cell.fg, Color::Reset) && matches!(cell.bg, Color::Reset), "a coloured cell under NO_COLOR: {cell:?}");
+    }
+}
+
+#[test]
+fn a_256_colour_terminal_gets_only_indexed_colours() {
+    let state = state_with(demo(), 80, 24);
+    let buf = render(&state, &Theme::builtin(Depth::Ansi256), &Keymap::default());
+    assert!(buf.content().iter().all(|c| !matches!(c.fg, Color::Rgb(..)) && !matches!(c.bg, Color::Rgb(..))));
+}
+
+#[test]
+fn hostile_titles_are_drawn_inert() {
+    let mut snap = demo().clone();
+    snap.incidents[0].title = "boom\u{1b}[2J\u{1b}]52;c;aGk=\u{7}".into();
+    let state = state_with(&snap, 80, 24);
+    let buf = render(&state, &Theme::builtin(Depth::TrueColor), &Keymap::default());
+    for cell in buf.content() {
+        assert!(!cell.symbol().chars().any(|c| c.is_control()), "control character reached a cell: {:?}", cell.symbol());
+    }
+    assert!(text(&buf).contains("boom␛[2J␛]52;c;aGk=␇"));
+}
