@@ -24,7 +24,7 @@ use toml::{Table, Value};
 pub use schema::{ColorMode, Config, Demo, Identity, StoreCfg, Ui};
 
 /// Environment variables read by the CLI itself rather than mapped to keys.
-pub const RESERVED_ENV: &[&str] = &["SUTURE_CONFIG", "SUTURE_LOG", "SUTURE_STORE"];
+pub const RESERVED_ENV: &[&str] = &["SUTURE_CONFIG", "SUTURE_LOG", "SUTURE_STORE", "SUTURE_TEST_PANIC"];
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Source {

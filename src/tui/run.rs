@@ -106,6 +106,8 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     let mut dirty = true;
     let mut last_draw: Option<Instant> = None;
     let mut pending = vec![Action::StoreChanged];
+    // Test hook: the end-to-end tests check that a panic restores the terminal.
+    let panic_after_draw = std::env::var_os("SUTURE_TEST_PANIC").is_some();
 
     loop {
         for action in pending.drain(..) {
@@ -128,6 +130,9 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
             draw(&mut guard, &state, &ctx)?;
             dirty = false;
             last_draw = Some(Instant::now());
+            if panic_after_draw {
+                panic!("SUTURE_TEST_PANIC is set: deliberate panic to test terminal restoration");
+            }
         }
         let wake = dirty.then_some(due);
         tokio::select! {

@@ -1,0 +1,180 @@
+//! End-to-end: the real `suture` binary in a detached tmux session on the demo
+//! world. Drives it with send-keys, reads the screen with capture-pane, and
+//! checks the terminal state tmux tracks for the pane (alternate screen,
+//! cursor visibility) after the program exits.
+//!
+//! Needs tmux (`.ci/run` installs it). Each test uses its own tmux server
+//! socket so tests never see each other's sessions.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::Sandbox;
+
+struct Tmux {
+    socket: String,
+    sandbox: Sandbox,
+}
+
+impl Tmux {
+    fn start(name: &str, args: &str) -> Tmux {
+        assert!(Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()), "tmux is required for the end-to-end tests");
+        let sandbox = Sandbox::new();
+        let socket = format!("suture-e2e-{}-{name}", std::process::id());
+        let t = Tmux { socket, sandbox };
+        let script = t.script(&format!("-- {args}"));
+        t.tmux(&["new-session", "-d", "-s", "main", "-x", "100", "-y", "30", &script]);
+        t
+    }
+
+    /// A shell command running suture in the sandbox; `extra` is either more
+    /// environment (`VAR=1`) or `-- ARGS`.
+    fn script(&self, extra: &str) -> String {
+        let (env, args) = match extra.strip_prefix("-- ") {
+            Some(args) => ("", args),
+            None => (extra, ""),
+        };
+        format!(
+            "cd {work} && env -u NO_COLOR HOME={home} XDG_CONFIG_HOME={cfg} XDG_DATA_HOME={data} TERM=xterm-256color {env} {bin} {args}; echo EXITED:$?; sleep 600",
+            work = self.sandbox.path("work").display(),
+            home = self.sandbox.path("home").display(),
+            cfg = self.sandbox.path("config").display(),
+            data = self.sandbox.path("data").display(),
+            bin = env!("CARGO_BIN_EXE_suture"),
+        )
+    }
+
+    fn tmux(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux").arg("-L").arg(&self.socket).args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.tmux(&["capture-pane", "-p", "-t", "main"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "main"];
+        args.extend_from_slice(keys);
+        self.tmux(&args);
+    }
+
+    fn pane(&self, format: &str) -> String {
+        self.tmux(&["display-message", "-p", "-t", "main", format]).trim().to_string()
+    }
+
+    /// Waits for `text` on screen; fails with the screen when it never comes.
+    fn wait_for(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "`{text}` never appeared; the screen was:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn wait_gone(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.screen().contains(text) {
+            assert!(Instant::now() < deadline, "`{text}` never went away:\n{}", self.screen());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn assert_restored(&self) {
+        assert_eq!(self.pane("#{alternate_on}"), "0", "the alternate screen was left");
+        assert_eq!(self.pane("#{cursor_flag}"), "1", "the cursor is shown again");
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux").arg("-L").arg(&self.socket).arg("kill-server").output();
+    }
+}
+
+#[test]
+fn demo_console_switches_tabs_shows_help_and_quits_cleanly() {
+    let t = Tmux::start("tabs", "");
+    t.wait_for("Incidents (8)");
+    t.wait_for("KeyError: 'EU-LEGACY'");
+    assert!(t.screen().contains("DEMO WORLD"));
+    assert_eq!(t.pane("#{alternate_on}"), "1", "the console draws on the alternate screen");
+    assert_eq!(t.pane("#{cursor_flag}"), "0", "the cursor is hidden while the console runs");
+
+    t.keys(&["Tab"]);
+    t.wait_for("No patches yet.");
+    t.keys(&["3"]);
+    t.wait_for("No rollouts.");
+    t.keys(&["4"]);
+    t.wait_for("chain verified");
+    t.keys(&["BTab"]);
+    t.wait_for("No rollouts.");
+    t.keys(&["1"]);
+    t.wait_for("Incidents (8)");
+    t.keys(&["j", "j"]);
+    t.wait_for("INC-851634 — summary");
+
+    t.keys(&["?"]);
+    t.wait_for("Help — keys");
+    t.keys(&["Escape"]);
+    t.wait_gone("Help — keys");
+
+    t.keys(&["q"]);
+    t.wait_for("EXITED:0");
+    t.assert_restored();
+}
+
+#[test]
+fn a_panic_restores_the_terminal_and_prints_the_message() {
+    let t = Tmux::start("panic", "");
+    // Restart with the test hook that panics right after the first frame.
+    t.tmux(&["respawn-pane", "-k", "-t", "main", &t.script("SUTURE_TEST_PANIC=1 RUST_BACKTRACE=0")]);
+    t.wait_for("EXITED:101");
+    t.assert_restored();
+    assert!(t.screen().contains("deliberate panic"), "{}", t.screen());
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    let t = Tmux::start("term", "");
+    t.wait_for("Incidents (8)");
+    let shell = t.pane("#{pane_pid}");
+    let out = Command::new("pkill").args(["-TERM", "-P", &shell, "-f", "suture"]).output().unwrap();
+    assert!(out.status.success(), "no suture process under pane {shell} to signal");
+    t.wait_for("EXITED:0");
+    t.assert_restored();
+}
+
+#[test]
+fn a_change_by_another_process_shows_up_live() {
+    let t = Tmux::start("live", "");
+    t.wait_for("Incidents (8)");
+    // Another process (this test) writes to the same store file.
+    let db = t.sandbox.path("data/suture/demo.db");
+    let mut store = suture::store::Store::open(&db).unwrap();
+    let ev = suture::model::ErrorEvent {
+        id: "e2e-live-1".into(),
+        timestamp: 1,
+        message: Some("written from outside".into()),
+        ..Default::default()
+    };
+    let inc = suture::model::Incident {
+        id: "INC-E2E001".into(),
+        fingerprint: "e2e-live".into(),
+        title: "written from outside".into(),
+        count: 1,
+        score: 99.0,
+        ..Default::default()
+    };
+    store.ingest(&[suture::store::NewEvent { event: &ev, incident_id: &inc.id }], std::slice::from_ref(&inc), "test", 1).unwrap();
+    t.wait_for("Incidents (9)");
+    t.wait_for("written from outside");
+    t.keys(&["q"]);
+    t.wait_for("EXITED:0");
+}
