@@ -125,7 +125,15 @@ fn run(cli: Cli) -> Result<()> {
     let loaded = config::load(&Sources::standard(cli.config.clone(), flags(&cli)))?;
     match &cli.command {
         Some(Cmd::Config { action: ConfigCmd::Show }) => {
-            print!("{}", loaded.show());
+            let text = loaded.show();
+            let colour = std::io::IsTerminal::is_terminal(&std::io::stdout())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && loaded.config.ui.color != config::ColorMode::None;
+            if colour {
+                print!("{}", crate::highlight::Highlighter::get().to_ansi(&text, "toml"))
+            } else {
+                print!("{text}")
+            }
             Ok(())
         }
         Some(Cmd::Keys) => {

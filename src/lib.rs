@@ -8,6 +8,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod highlight;
 pub mod model;
 pub mod signals;
 pub mod store;
