@@ -1,7 +1,8 @@
-//! The help overlay, generated from the keymap's bindings.
+//! The help overlay, generated from the keymap's bindings. Two columns when
+//! the screen is wide enough, so it fits an 80×24 terminal.
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 
@@ -9,27 +10,48 @@ use super::{Ctx, centered, titled};
 use crate::tui::app::State;
 use crate::tui::keymap::Context;
 
-pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
+fn section<'a>(context: Context, state: &State, ctx: &'a Ctx) -> Vec<Line<'a>> {
     let t = ctx.theme;
-    let mut lines = Vec::new();
-    for context in [Context::Global, Context::List, Context::Help] {
-        lines.push(Line::from(Span::styled(context.title(), t.header())));
-        for b in ctx.keymap.bindings.iter().filter(|b| b.context == context) {
-            let keys: Vec<String> = b.keys.iter().map(|k| k.to_string()).collect();
-            let mut spans = vec![Span::styled(format!("  {:<22}", keys.join(" ")), t.accent()), Span::raw(b.desc)];
-            if b.dangerous {
-                spans.push(Span::styled(" ⚠ changes state", t.warn()));
-                if state.read_only {
-                    spans.push(Span::styled(" (disabled: read-only)", t.dim()));
-                }
+    let mut lines = vec![Line::from(Span::styled(context.title(), t.header()))];
+    for b in ctx.keymap.bindings.iter().filter(|b| b.context == context) {
+        let keys: Vec<String> = b.keys.iter().map(|k| k.to_string()).collect();
+        let mut spans = vec![Span::styled(format!(" {:<14}", keys.join(" ")), t.accent()), Span::raw(b.desc)];
+        if b.dangerous {
+            spans.push(Span::styled(" ⚠", t.warn()));
+            if state.read_only {
+                spans.push(Span::styled(" (disabled: read-only)", t.dim()));
             }
-            lines.push(Line::from(spans));
         }
-        lines.push(Line::from(""));
+        lines.push(Line::from(spans));
     }
-    lines.push(Line::from(Span::styled("Keys can be changed under [keys] in suture.toml.", t.dim())));
-    let h = lines.len() as u16 + 2;
-    let popup = centered(area, 64, h);
+    lines
+}
+
+pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
+    let global = section(Context::Global, state, ctx);
+    let mut rest = section(Context::List, state, ctx);
+    rest.push(Line::from(""));
+    rest.extend(section(Context::Help, state, ctx));
+    let note = Line::from(Span::styled("Change keys under [keys] in suture.toml; `suture keys` lists them.", ctx.theme.dim()));
+    let two_columns = area.width >= 76;
+    let body_h = if two_columns { global.len().max(rest.len()) } else { global.len() + 1 + rest.len() } as u16;
+    let width = if two_columns { 76 } else { 44 };
+    let popup = centered(area, width, body_h + 4);
     f.render_widget(Clear, popup);
-    f.render_widget(Paragraph::new(lines).style(t.base()).block(titled("Help — keys", ctx)), popup);
+    let block = titled("Help — keys", ctx).style(ctx.theme.base());
+    let inner = block.inner(popup);
+    f.render_widget(block, popup);
+    let [body, gap, foot] = Layout::vertical([Constraint::Length(body_h), Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+    let _ = gap;
+    if two_columns {
+        let [l, r] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
+        f.render_widget(Paragraph::new(global), l);
+        f.render_widget(Paragraph::new(rest), r);
+    } else {
+        let mut all = global;
+        all.push(Line::from(""));
+        all.extend(rest);
+        f.render_widget(Paragraph::new(all), body);
+    }
+    f.render_widget(Paragraph::new(note), foot);
 }
