@@ -38,7 +38,6 @@ struct Colors {
     accent: Option<String>,
     tab_active_fg: Option<String>,
     tab_active_bg: Option<String>,
-    selection_fg: Option<String>,
     selection_bg: Option<String>,
     banner_fg: Option<String>,
     banner_bg: Option<String>,
@@ -61,7 +60,6 @@ pub struct Theme {
     pub accent: Color,
     pub tab_active_fg: Color,
     pub tab_active_bg: Color,
-    pub selection_fg: Color,
     pub selection_bg: Color,
     pub banner_fg: Color,
     pub banner_bg: Color,
@@ -146,7 +144,6 @@ impl Theme {
             accent: field!(accent),
             tab_active_fg: field!(tab_active_fg),
             tab_active_bg: field!(tab_active_bg),
-            selection_fg: field!(selection_fg),
             selection_bg: field!(selection_bg),
             banner_fg: field!(banner_fg),
             banner_bg: field!(banner_bg),
@@ -177,7 +174,8 @@ impl Theme {
         self.mono_fallback(Style::new().fg(self.tab_active_fg).bg(self.tab_active_bg).add_modifier(Modifier::BOLD))
     }
     pub fn selection(&self) -> Style {
-        self.mono_fallback(Style::new().fg(self.selection_fg).bg(self.selection_bg))
+        // Background only: symbols in the row keep their own colours.
+        self.mono_fallback(Style::new().bg(self.selection_bg).add_modifier(Modifier::BOLD))
     }
     pub fn banner(&self) -> Style {
         self.mono_fallback(Style::new().fg(self.banner_fg).bg(self.banner_bg).add_modifier(Modifier::BOLD))
