@@ -92,3 +92,38 @@ fn an_empty_store_lists_no_incidents_and_demo_reset_refuses_a_real_store() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("is not the demo's store"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn the_demo_world_loads_on_first_use_and_resets_on_demand() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["incidents"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    assert_eq!(listing.lines().count(), 9, "a header and the demo's 8 incidents:\n{listing}");
+    assert!(listing.lines().nth(1).unwrap().contains("[new] KeyError: 'EU-LEGACY'"), "{listing}");
+    assert!(sb.path("data/suture/demo.db").exists(), "the demo gets its own store in the XDG data dir");
+
+    let out = sb.run(&["incidents", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let total: u64 = v.as_array().unwrap().iter().map(|i| i["count"].as_u64().unwrap()).sum();
+    assert_eq!(total, 5000);
+
+    let out = sb.run(&["demo", "--reset"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("5000 events ingested, 0 rejected, 8 incidents"), "{}", text(&out.stdout));
+    let out = sb.run(&["incidents", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 8, "a reset replaces the demo, it does not add to it");
+}
+
+#[test]
+fn raw_user_identifiers_never_reach_the_store() {
+    let sb = Sandbox::new();
+    assert!(sb.run(&["incidents"]).status.success());
+    let db = std::fs::read(sb.path("data/suture/demo.db")).unwrap();
+    let wal = std::fs::read(sb.path("data/suture/demo.db-wal")).unwrap_or_default();
+    for needle in ["@example.com", "@mail.example.org", "u-00130"] {
+        let found = |hay: &[u8]| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
+        assert!(!found(&db) && !found(&wal), "{needle} reached the store file");
+    }
+}

@@ -65,25 +65,29 @@ impl Tmux {
         self.tmux(&["display-message", "-p", "-t", "main", format]).trim().to_string()
     }
 
-    /// Waits for `text` on screen; fails with the screen when it never comes.
-    fn wait_for(&self, text: &str) {
+    /// Polls the screen until `done` holds; fails with the screen when it never does.
+    fn wait_until(&self, what: &str, done: impl Fn(&str) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let screen = self.screen();
-            if screen.contains(text) {
+            if done(&screen) {
                 return;
             }
-            assert!(Instant::now() < deadline, "`{text}` never appeared; the screen was:\n{screen}");
+            assert!(
+                Instant::now() < deadline,
+                "{what} never happened; the screen was:
+{screen}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
+    fn wait_for(&self, text: &str) {
+        self.wait_until(&format!("`{text}` appearing"), |s| s.contains(text));
+    }
+
     fn wait_gone(&self, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while self.screen().contains(text) {
-            assert!(Instant::now() < deadline, "`{text}` never went away:\n{}", self.screen());
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.wait_until(&format!("`{text}` going away"), |s| !s.contains(text));
     }
 
     fn assert_restored(&self) {
@@ -118,6 +122,12 @@ fn demo_console_switches_tabs_shows_help_and_quits_cleanly() {
     t.keys(&["1"]);
     t.wait_for("Incidents (8)");
     t.keys(&["j", "j"]);
+    t.wait_for("INC-851634 — summary");
+
+    // The console follows a resize: at 80 columns the Culprit column goes.
+    assert!(t.screen().contains("Culprit"));
+    t.tmux(&["resize-window", "-t", "main", "-x", "80", "-y", "24"]);
+    t.wait_gone("Culprit");
     t.wait_for("INC-851634 — summary");
 
     t.keys(&["?"]);

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 use crate::audit::chain;
@@ -177,27 +178,15 @@ impl Store {
 
     /// Incidents, highest priority first.
     pub fn incidents(&self) -> Result<Vec<Incident>> {
-        let mut stmt = self.conn.prepare_cached("SELECT id, body FROM incidents ORDER BY score DESC, last_seen DESC, id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-        rows.map(|row| {
-            let (id, body) = row?;
-            serde_json::from_str(&body).map_err(|source| StoreError::Corrupt { table: "incidents", id, source })
-        })
-        .collect()
+        list(&self.conn, "incidents", "SELECT id, body FROM incidents ORDER BY score DESC, last_seen DESC, id")
     }
 
     pub fn incident(&self, id: &str) -> Result<Option<Incident>> {
-        let body: Option<String> = self.conn.query_row("SELECT body FROM incidents WHERE id = ?1", [id], |r| r.get(0)).optional()?;
-        body.map(|b| serde_json::from_str(&b).map_err(|source| StoreError::Corrupt { table: "incidents", id: id.into(), source }))
-            .transpose()
+        one(&self.conn, "incidents", "SELECT id, body FROM incidents WHERE id = ?1", id)
     }
 
     pub fn incident_by_fingerprint(&self, fingerprint: &str) -> Result<Option<Incident>> {
-        let row: Option<(String, String)> = self
-            .conn
-            .query_row("SELECT id, body FROM incidents WHERE fingerprint = ?1", [fingerprint], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        row.map(|(id, b)| serde_json::from_str(&b).map_err(|source| StoreError::Corrupt { table: "incidents", id, source })).transpose()
+        one(&self.conn, "incidents", "SELECT id, body FROM incidents WHERE fingerprint = ?1", fingerprint)
     }
 
     pub fn event_count(&self) -> Result<u64> {
@@ -209,8 +198,7 @@ impl Store {
     }
 
     pub fn event(&self, id: &str) -> Result<Option<ErrorEvent>> {
-        let body: Option<String> = self.conn.query_row("SELECT body FROM events WHERE id = ?1", [id], |r| r.get(0)).optional()?;
-        body.map(|b| serde_json::from_str(&b).map_err(|source| StoreError::Corrupt { table: "events", id: id.into(), source })).transpose()
+        one(&self.conn, "events", "SELECT id, body FROM events WHERE id = ?1", id)
     }
 
     /// Stores a new patch (state `Proposed`) with an audit entry.
@@ -227,13 +215,7 @@ impl Store {
     }
 
     pub fn patches(&self) -> Result<Vec<Patch>> {
-        let mut stmt = self.conn.prepare_cached("SELECT id, body FROM patches ORDER BY created DESC, id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-        rows.map(|row| {
-            let (id, body) = row?;
-            serde_json::from_str(&body).map_err(|source| StoreError::Corrupt { table: "patches", id, source })
-        })
-        .collect()
+        list(&self.conn, "patches", "SELECT id, body FROM patches ORDER BY created DESC, id")
     }
 
     /// Moves a patch through its lifecycle: reads it, applies the transition
@@ -315,8 +297,28 @@ fn write_patch(tx: &Transaction<'_>, p: &Patch) -> Result<()> {
 }
 
 fn read_patch(conn: &Connection, id: &str) -> Result<Option<Patch>> {
-    let body: Option<String> = conn.query_row("SELECT body FROM patches WHERE id = ?1", [id], |r| r.get(0)).optional()?;
-    body.map(|b| serde_json::from_str(&b).map_err(|source| StoreError::Corrupt { table: "patches", id: id.into(), source })).transpose()
+    one(conn, "patches", "SELECT id, body FROM patches WHERE id = ?1", id)
+}
+
+fn decode<T: DeserializeOwned>(table: &'static str, id: String, body: &str) -> Result<T> {
+    serde_json::from_str(body).map_err(|source| StoreError::Corrupt { table, id, source })
+}
+
+/// Every record a `SELECT id, body …` returns, decoded.
+fn list<T: DeserializeOwned>(conn: &Connection, table: &'static str, sql: &str) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    rows.map(|row| {
+        let (id, body) = row?;
+        decode(table, id, &body)
+    })
+    .collect()
+}
+
+/// The record a `SELECT id, body … WHERE … = ?1` finds, decoded.
+fn one<T: DeserializeOwned>(conn: &Connection, table: &'static str, sql: &str, key: &str) -> Result<Option<T>> {
+    let row: Option<(String, String)> = conn.query_row(sql, [key], |r| Ok((r.get(0)?, r.get(1)?))).optional()?;
+    row.map(|(id, body)| decode(table, id, &body)).transpose()
 }
 
 fn append_audit(
