@@ -54,6 +54,11 @@ pub enum Cmd {
         #[command(subcommand)]
         action: ConfigCmd,
     },
+    /// Ingest error events from files: Sentry event JSON, one event per line.
+    Ingest {
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
     /// List incidents, highest priority first.
     Incidents {
         /// Print JSON instead of a table.
@@ -141,6 +146,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Cmd::Incidents { json }) => incidents(&loaded, *json),
+        Some(Cmd::Ingest { paths }) => ingest(&loaded, paths),
         Some(Cmd::Demo { reset }) => demo_cmd(&loaded, *reset),
         Some(Cmd::Screenshots { out }) => screenshots(&loaded, out),
         None => console(&loaded),
@@ -253,6 +259,55 @@ fn incidents(loaded: &Loaded, json: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn ingest(loaded: &Loaded, paths: &[PathBuf]) -> Result<()> {
+    use std::io::{IsTerminal, Write};
+    let (mut store, store_path, _) = open_store(loaded)?;
+    let redactor = redactor()?;
+    let tty = std::io::stderr().is_terminal();
+    let mut ingestor = crate::ingest::Ingestor::new(&mut store, identity(loaded), now_ms());
+    for path in paths {
+        let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let name = path.display().to_string();
+        let show = |done: u64| {
+            // A progress bar only where someone watches it, and only for long files.
+            if tty && total > (1 << 20) {
+                let pct = (done * 100).checked_div(total).unwrap_or(100);
+                let bar: String = (0..30).map(|i| if i * 100 / 30 < pct { '█' } else { '░' }).collect();
+                eprint!("\r{bar} {pct:>3}% {}", inert(&name));
+                let _ = std::io::stderr().flush();
+            }
+        };
+        crate::ingest::ingest_sentry_lines(path, &redactor, &mut ingestor, show)?;
+        if tty && total > (1 << 20) {
+            eprintln!();
+        }
+    }
+    let report = ingestor.finish()?;
+    println!("{} into {}", report.summary(), store_path.display());
+    if report.duplicates > 0 {
+        println!("{} already stored (same event id), skipped", report.duplicates);
+    }
+    for r in &report.reasons {
+        println!("  rejected {}", inert(&r.to_string()));
+    }
+    if report.rejected > report.reasons.len() {
+        println!("  … and {} more rejections", report.rejected - report.reasons.len());
+    }
+    Ok(())
+}
+
+/// Who is at the keyboard: the configured name, else the login name.
+fn identity(loaded: &Loaded) -> String {
+    loaded
+        .config
+        .identity
+        .name
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .or_else(|| std::env::var("LOGNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn demo_cmd(loaded: &Loaded, reset: bool) -> Result<()> {

@@ -8,12 +8,11 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use crate::ingest::{IngestError, Ingestor, ingest_sentry_lines};
 use crate::model::Millis;
+use crate::signals::Rejection;
 use crate::signals::redact::Redactor;
-use crate::signals::{Rejection, read_sentry_jsonl};
-use crate::store::{NewEvent, Store, StoreError};
-use crate::triage::cluster::Clusterer;
-use crate::triage::rank::rank;
+use crate::store::{Store, StoreError};
 
 /// `meta` key naming what a store holds; `demo` for the demo world.
 pub const WORLD_KEY: &str = "world";
@@ -42,39 +41,20 @@ pub fn sentry_events(root: &Path) -> PathBuf {
     root.join("events/sentry.jsonl")
 }
 
-/// Loads the demo's events into `store`, clustering and ranking them.
+/// Loads the demo's events into `store` through the ingest engine.
 pub fn load(store: &mut Store, root: &Path, redactor: &Redactor, now: Millis) -> Result<Loaded, DemoError> {
     let path = sentry_events(root);
     if !path.exists() {
         return Err(DemoError::Missing(root.to_path_buf()));
     }
-    let mut events = Vec::new();
-    let rejected =
-        read_sentry_jsonl(&path, redactor, |e| events.push(e)).map_err(|source| DemoError::Read { path: path.clone(), source })?;
-    let mut clusterer = Clusterer::default();
-    let ids: Vec<String> = events.iter().map(|e| clusterer.add(e)).collect();
-    let mut incidents = clusterer.finish();
-    let latest = events.iter().map(|e| e.timestamp).max().unwrap_or(now);
-    rank(&mut incidents, latest, latest_deploy(&events));
-    let batch: Vec<NewEvent> = events.iter().zip(&ids).map(|(event, id)| NewEvent { event, incident_id: id }).collect();
-    let ingested = store.ingest(&batch, &incidents, "suture/demo", now)?;
+    let mut ingestor = Ingestor::new(store, "suture/demo", now);
+    ingest_sentry_lines(&path, redactor, &mut ingestor, |_| {}).map_err(|e| match e {
+        IngestError::Io { source, .. } => DemoError::Read { path: path.clone(), source },
+        IngestError::Store(e) => DemoError::Store(e),
+    })?;
+    let report = ingestor.finish()?;
     store.set_meta(WORLD_KEY, "demo")?;
-    Ok(Loaded { ingested, rejected, incidents: incidents.len() })
-}
-
-/// When the newest release was first seen: the start of the latest deploy.
-pub fn latest_deploy(events: &[crate::model::ErrorEvent]) -> Option<Millis> {
-    let mut first_seen: std::collections::HashMap<&str, Millis> = std::collections::HashMap::new();
-    for e in events {
-        if let Some(r) = e.release.as_deref() {
-            let t = first_seen.entry(r).or_insert(e.timestamp);
-            *t = (*t).min(e.timestamp);
-        }
-    }
-    if first_seen.len() < 2 {
-        return None; // one release: nothing is "new since the deploy"
-    }
-    first_seen.values().copied().max()
+    Ok(Loaded { ingested: report.ingested, rejected: report.reasons, incidents: store.incidents()?.len() })
 }
 
 /// Empties a demo store and loads the demo again.

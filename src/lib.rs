@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod highlight;
+pub mod ingest;
 pub mod model;
 pub mod signals;
 pub mod store;

@@ -127,3 +127,45 @@ fn raw_user_identifiers_never_reach_the_store() {
         assert!(!found(&db) && !found(&wal), "{needle} reached the store file");
     }
 }
+
+#[test]
+fn ingest_streams_a_file_and_reports_ingested_and_rejected_with_reasons() {
+    let sb = Sandbox::new();
+    let store = sb.path("data/mine.db");
+    let good = |id: &str, email: &str| {
+        format!(
+            r#"{{"event_id":"{id}","timestamp":"2026-11-20T10:00:00Z","user":{{"email":"{email}"}},"exception":{{"values":[{{"type":"ValueError","value":"bad card 4111 1111 1111 1111 from {email}","stacktrace":{{"frames":[{{"module":"svc.pay","function":"charge","in_app":true}}]}}}}]}}}}"#
+        )
+    };
+    let input =
+        [good("e1", "zoe@corp.example"), "{\"event_id\":".to_string(), good("e2", "max@corp.example"), "[1]".into(), "\u{1b}[2J".into()]
+            .join("\n");
+    let file = sb.write("work/events.jsonl", &input);
+    let out = sb.run(&["--store", store.to_str().unwrap(), "ingest", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(report.starts_with("2 ingested, 3 rejected into"), "{report}");
+    assert!(report.contains("events.jsonl:2: not a Sentry event"), "{report}");
+    assert!(report.contains("events.jsonl:5:"), "{report}");
+    assert!(!report.contains('\u{1b}'), "escape sequences from the input are inert");
+    let again = sb.run(&["--store", store.to_str().unwrap(), "ingest", file.to_str().unwrap()]);
+    assert!(text(&again.stdout).contains("2 already stored"), "{}", text(&again.stdout));
+    let list = sb.run(&["--store", store.to_str().unwrap(), "incidents", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(v[0]["count"], 2);
+    assert_eq!(v[0]["users"], 2);
+    // Nothing raw reaches the store file.
+    let db = [std::fs::read(&store).unwrap(), std::fs::read(sb.path("data/mine.db-wal")).unwrap_or_default()].concat();
+    for raw in ["zoe@corp.example", "max@corp.example", "4111 1111"] {
+        assert!(!db.windows(raw.len()).any(|w| w == raw.as_bytes()), "{raw} reached the store");
+    }
+}
+
+#[test]
+fn ingest_of_a_missing_file_fails_naming_it() {
+    let sb = Sandbox::new();
+    let store = sb.path("data/mine.db");
+    let out = sb.run(&["--store", store.to_str().unwrap(), "ingest", "nope.jsonl"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("nope.jsonl"), "{}", text(&out.stderr));
+}

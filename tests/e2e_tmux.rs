@@ -182,7 +182,9 @@ fn a_change_by_another_process_shows_up_live() {
         score: 99.0,
         ..Default::default()
     };
-    store.ingest(&[suture::store::NewEvent { event: &ev, incident_id: &inc.id }], std::slice::from_ref(&inc), "test", 1).unwrap();
+    store
+        .ingest(&[suture::store::NewEvent { event: &ev, incident_id: &inc.id }], std::slice::from_ref(&inc), &|_, _, _| {}, "test", 1)
+        .unwrap();
     t.wait_for("Incidents (9)");
     t.wait_for("written from outside");
     t.keys(&["q"]);

@@ -21,7 +21,7 @@ fn child_write_loop(path: &str) {
         let ev = ErrorEvent { id: format!("ev-{i:06}"), timestamp: i, message: Some(format!("write {i}")), ..Default::default() };
         let mut inc = incident.clone();
         inc.count = i as u64 + 1;
-        store.ingest(&[NewEvent { event: &ev, incident_id: "INC-KILL" }], &[inc], "test/writer", i).expect("commit");
+        store.ingest(&[NewEvent { event: &ev, incident_id: "INC-KILL" }], &[inc], &|_, _, _| {}, "test/writer", i).expect("commit");
         println!("committed {}", ev.id);
     }
 }

@@ -148,6 +148,11 @@ pub fn parse_event(json: &str, redactor: &Redactor) -> Result<ErrorEvent, String
         Some(RawTags::Pairs(p)) => p.into_iter().filter_map(|(k, v)| Some((k.into_owned(), v?.into_owned()))).collect(),
         None => Vec::new(),
     };
+    for (_, v) in tags.iter_mut() {
+        if let Cow::Owned(clean) = redactor.scrub(v) {
+            *v = clean;
+        }
+    }
     tags.sort();
     let take = |tags: &mut Vec<(String, String)>, key: &str| tags.iter().position(|(k, _)| k == key).map(|i| tags.remove(i).1);
     let tenant = take(&mut tags, "tenant");
@@ -159,7 +164,8 @@ pub fn parse_event(json: &str, redactor: &Redactor) -> Result<ErrorEvent, String
         Some(RawMessage::Text(t)) => Some(t.into_owned()),
         Some(RawMessage::Entry { formatted, message }) => own(formatted.or(message)),
         None => None,
-    };
+    }
+    .map(|m| redactor.scrub(&m).into_owned());
     let exceptions: Vec<ExceptionInfo> = raw
         .exception
         .map(|e| e.values)
@@ -167,7 +173,7 @@ pub fn parse_event(json: &str, redactor: &Redactor) -> Result<ErrorEvent, String
         .into_iter()
         .map(|e| ExceptionInfo {
             kind: own(e.kind).unwrap_or_else(|| "Error".into()),
-            value: own(e.value).unwrap_or_default(),
+            value: e.value.map(|v| redactor.scrub(&v).into_owned()).unwrap_or_default(),
             module: own(e.module),
             handled: e.mechanism.and_then(|m| m.handled),
             frames: e.stacktrace.map(|s| s.frames).unwrap_or_default().into_iter().map(frame).collect(),
@@ -188,7 +194,7 @@ pub fn parse_event(json: &str, redactor: &Redactor) -> Result<ErrorEvent, String
         user,
         tenant,
         region,
-        transaction: own(raw.transaction),
+        transaction: raw.transaction.map(|t| redactor.scrub(&t).into_owned()),
         tags,
     })
 }

@@ -2,9 +2,10 @@
 //! records the last applied one. Migrations are append-only: never edit one that
 //! has shipped; add the next.
 
-pub const MIGRATIONS: &[(u32, &str)] = &[(
-    1,
-    r#"
+pub const MIGRATIONS: &[(u32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -46,7 +47,49 @@ CREATE TABLE audit (
     payload        TEXT NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+-- Incident aggregates, maintained per inserted event so a batch costs O(batch):
+-- distinct users, per-minute counts, tenants/regions/releases, and when each
+-- release was first seen (for "new since the latest deploy").
+CREATE TABLE incident_users (
+    incident_id TEXT NOT NULL,
+    user_key    TEXT NOT NULL,
+    PRIMARY KEY (incident_id, user_key)
+) WITHOUT ROWID;
+CREATE TABLE incident_minutes (
+    incident_id TEXT NOT NULL,
+    minute      INTEGER NOT NULL,
+    n           INTEGER NOT NULL,
+    PRIMARY KEY (incident_id, minute)
+) WITHOUT ROWID;
+CREATE TABLE incident_dims (
+    incident_id TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    PRIMARY KEY (incident_id, kind, value)
+) WITHOUT ROWID;
+CREATE TABLE releases (
+    release    TEXT PRIMARY KEY,
+    first_seen INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO incident_users
+    SELECT incident_id, json_extract(body, '$.user') FROM events WHERE json_extract(body, '$.user') IS NOT NULL;
+INSERT INTO incident_minutes
+    SELECT incident_id, ts / 60000, count(*) FROM events GROUP BY incident_id, ts / 60000;
+INSERT OR IGNORE INTO incident_dims
+    SELECT incident_id, 'tenant', json_extract(body, '$.tenant') FROM events WHERE json_extract(body, '$.tenant') IS NOT NULL;
+INSERT OR IGNORE INTO incident_dims
+    SELECT incident_id, 'region', json_extract(body, '$.region') FROM events WHERE json_extract(body, '$.region') IS NOT NULL;
+INSERT OR IGNORE INTO incident_dims
+    SELECT incident_id, 'release', json_extract(body, '$.release') FROM events WHERE json_extract(body, '$.release') IS NOT NULL;
+INSERT INTO releases
+    SELECT json_extract(body, '$.release'), min(ts) FROM events WHERE json_extract(body, '$.release') IS NOT NULL GROUP BY 1;
+"#,
+    ),
+];
 
 /// The schema version this build writes.
 pub fn latest() -> u32 {

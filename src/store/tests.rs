@@ -49,8 +49,9 @@ fn ingest_is_idempotent_and_ranks_incidents() {
     let (a, b) = (incident("A", 1.0), incident("B", 5.0));
     let evs = [event("e1"), event("e2")];
     let batch: Vec<NewEvent> = evs.iter().map(|e| NewEvent { event: e, incident_id: "A" }).collect();
-    assert_eq!(s.ingest(&batch, &[a.clone(), b.clone()], "test", 1).unwrap(), 2);
-    assert_eq!(s.ingest(&batch, &[a], "test", 2).unwrap(), 0);
+    let no_rank = |_: &mut [Incident], _: Millis, _: Option<Millis>| {};
+    assert_eq!(s.ingest(&batch, &[a.clone(), b.clone()], &no_rank, "test", 1).unwrap().added, 2);
+    assert_eq!(s.ingest(&batch, &[a], &no_rank, "test", 2).unwrap().added, 0);
     assert_eq!(s.event_count().unwrap(), 2);
     let ids: Vec<String> = s.incidents().unwrap().into_iter().map(|i| i.id).collect();
     assert_eq!(ids, ["B", "A"]);
@@ -99,4 +100,41 @@ fn a_corrupt_record_is_an_error_naming_it_not_a_panic() {
     s.conn.execute("INSERT INTO incidents VALUES ('X', 'fp', 'open', 1, 1, 1, 1.0, '{not json')", []).unwrap();
     let err = s.incidents().unwrap_err();
     assert!(err.to_string().contains("incidents (X)"), "{err}");
+}
+
+#[test]
+fn aggregates_follow_events_across_batches_and_resolved_incidents_regress() {
+    let mut s = Store::open_in_memory().unwrap();
+    let rank = |incs: &mut [Incident], now: Millis, deploy: Option<Millis>| {
+        for i in incs.iter_mut() {
+            i.score = i.count as f64;
+            i.new_since_deploy = deploy.is_some_and(|d| i.first_seen >= d) && now > 0;
+        }
+    };
+    let ev = |id: &str, t: Millis, user: &str, release: &str| ErrorEvent {
+        id: id.into(),
+        timestamp: t,
+        user: Some(user.into()),
+        tenant: Some("acme".into()),
+        release: Some(release.into()),
+        ..Default::default()
+    };
+    let first = [ev("1", 60_000, "u1", "r1"), ev("2", 61_000, "u2", "r1")];
+    let batch: Vec<NewEvent> = first.iter().map(|e| NewEvent { event: e, incident_id: "A" }).collect();
+    s.ingest(&batch, &[incident("A", 0.0)], &rank, "t", 1).unwrap();
+    let a = s.incident("A").unwrap().unwrap();
+    assert_eq!((a.count, a.users, a.first_seen, a.last_seen, a.rate.clone()), (2, 2, 60_000, 61_000, vec![2]));
+    assert_eq!(a.releases, ["r1"]);
+    // Someone resolves it; events of a new release bring it back.
+    let mut resolved = a.clone();
+    resolved.status = IncidentStatus::Resolved;
+    s.put_incidents(&[resolved]).unwrap();
+    let second = [ev("3", 180_000, "u1", "r2")];
+    let batch: Vec<NewEvent> = second.iter().map(|e| NewEvent { event: e, incident_id: "A" }).collect();
+    s.ingest(&batch, &[incident("A", 0.0)], &rank, "t", 2).unwrap();
+    let a = s.incident("A").unwrap().unwrap();
+    assert_eq!((a.count, a.users, a.rate.clone()), (3, 2, vec![2, 0, 1]));
+    assert_eq!(a.status, IncidentStatus::Regressed);
+    assert_eq!(a.releases, ["r1", "r2"]);
+    assert_eq!(a.score, 3.0, "ranked in the same transaction");
 }

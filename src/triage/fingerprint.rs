@@ -84,6 +84,9 @@ pub fn template(message: &str) -> String {
     message
         .split_whitespace()
         .map(|tok| {
+            if let Some((m, ph)) = marker(tok) {
+                return tok.replacen(m, ph, 1);
+            }
             let core = tok.trim_matches(|c: char| matches!(c, ',' | ';' | ':' | '(' | ')' | '[' | ']' | '.'));
             let ph = classify(core);
             match ph {
@@ -93,6 +96,25 @@ pub fn template(message: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Redaction markers (`[ip:0123456789abcdef]`, see `signals::redact`) are
+/// placeholders already; `tok` may carry trailing punctuation.
+fn marker(tok: &str) -> Option<(&str, &'static str)> {
+    let start = tok.find('[')?;
+    let end = start + tok[start..].find(']')?;
+    let (kind, hash) = tok[start + 1..end].split_once(':')?;
+    if hash.len() != 16 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let ph = match kind {
+        "ip" => "<ip>",
+        "email" => "<email>",
+        "card" => "<card>",
+        "token" => "<token>",
+        _ => "<secret>",
+    };
+    Some((&tok[start..=end], ph))
 }
 
 fn classify(tok: &str) -> Option<&'static str> {
@@ -179,5 +201,6 @@ mod tests {
         assert_eq!(a.components, ["message:timeout after <num> ms talking to <ip>"]);
         assert_eq!(template("user 'bob' id 6f1c2a9e-0b1d-4c5e-9a7b-3d2e1f0a9b8c at /srv/x.py"), "user <str> id <uuid> at <path>");
         assert_eq!(template("took 30ms, sha deadbeef42"), "took <num>, sha <hex>");
+        assert_eq!(template("talking to [ip:0123456789abcdef]"), "talking to <ip>");
     }
 }

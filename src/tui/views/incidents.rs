@@ -20,8 +20,8 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
         return;
     }
     if state.incidents.is_empty() {
-        let text = " No incidents. The store holds no error events yet.\n\n Run `suture` without --store to open the demo world. Ingesting your own events \
-                    (Sentry, OpenTelemetry, JSON lines) is not built yet in this version.";
+        let text = " No incidents. The store holds no error events yet.\n\n Ingest events with `suture ingest FILE` (Sentry event JSON, one per line), \
+                    or run `suture` without --store to open the demo world.";
         f.render_widget(Paragraph::new(text).style(ctx.theme.dim()).wrap(Wrap { trim: false }), area);
         return;
     }
