@@ -261,3 +261,86 @@ mod tests {
         assert_eq!((ev.timestamp, ev.message.as_deref(), ev.tenant.as_deref()), (1500, Some("timeout"), Some("x")));
     }
 }
+
+#[cfg(test)]
+mod bad_input {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn r() -> Redactor {
+        Redactor::new([5; 32])
+    }
+
+    #[test]
+    fn deep_nesting_is_rejected_without_overflowing_the_stack() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse_event(&deep, &r()).unwrap_err().contains("not a Sentry event"));
+        let deep_obj = format!(r#"{{"event_id":"a","timestamp":1,"message":"m","extra":{}{}}}"#, "[".repeat(100_000), "]".repeat(100_000));
+        // Deep nesting inside a field the parser does not read is skipped safely.
+        assert_eq!(parse_event(&deep_obj, &r()).unwrap().message.as_deref(), Some("m"));
+        let deep_frames =
+            format!(r#"{{"event_id":"a","timestamp":1,"exception":{{"values":{}{}}}}}"#, "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse_event(&deep_frames, &r()).is_err(), "deep nesting where the parser reads is rejected");
+    }
+
+    #[test]
+    fn wrong_types_truncation_and_nul_bytes_are_reasons() {
+        for input in [
+            r#"{"event_id":5,"timestamp":1,"message":"m"}"#,
+            r#"{"event_id":"a","timestamp":true,"message":"m"}"#,
+            r#"{"event_id":"a","timestamp":1,"exception":{"values":"no"}}"#,
+            r#"{"event_id":"a","timestamp":1,"exception":{"values":[{"stacktrace":{"frames":[{"lineno":-3}]}}]}}"#,
+            r#"{"event_id":"a","timestamp":1,"message":"m""#,
+            "{\"event_id\":\"a\u{0}\",\"timestamp\":1,\"message\":\"m\"\u{0}}",
+        ] {
+            assert!(parse_event(input, &r()).is_err(), "{input:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn a_ten_megabyte_event_parses_or_fails_cleanly() {
+        let big = format!(r#"{{"event_id":"big","timestamp":1,"message":"{}"}}"#, "x".repeat(10 << 20));
+        let ev = parse_event(&big, &r()).unwrap();
+        assert_eq!(ev.message.map(|m| m.len()), Some(10 << 20));
+    }
+
+    #[test]
+    fn escape_sequences_survive_parsing_as_data_and_are_made_inert_for_display() {
+        let ev = parse_event(r#"{"event_id":"e","timestamp":1,"message":"boom\u001b[2J\u001b]0;pwned\u0007"}"#, &r()).unwrap();
+        let shown = crate::tui::widgets::text::inert(&ev.title()).into_owned();
+        assert!(!shown.chars().any(|c| c.is_control()), "{shown:?}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Arbitrary bytes (made into text the way ingest does) never panic the parser.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = parse_event(&text, &r());
+        }
+
+        /// Valid events with arbitrary strings in every field parse, and what
+        /// comes out is redacted and complete.
+        #[test]
+        fn arbitrary_field_values_never_panic(
+            id in "[a-f0-9]{1,32}",
+            kind in any::<String>(),
+            value in any::<String>(),
+            function in any::<String>(),
+            tenant in any::<String>(),
+            secs in 0f64..4e9,
+        ) {
+            let json = serde_json::json!({
+                "event_id": id, "timestamp": secs, "tags": {"tenant": tenant},
+                "exception": {"values": [{"type": kind, "value": value,
+                    "stacktrace": {"frames": [{"function": function, "in_app": true}]}}]}
+            });
+            let ev = parse_event(&json.to_string(), &r()).unwrap();
+            prop_assert_eq!(ev.exceptions.len(), 1);
+            prop_assert_eq!(ev.exceptions[0].frames.len(), 1);
+        }
+    }
+}
