@@ -85,10 +85,6 @@ impl Store {
         Ok(store)
     }
 
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
-    }
-
     fn init(&mut self) -> Result<()> {
         self.conn.busy_timeout(Duration::from_secs(5))?;
         let _mode: String = self.conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;

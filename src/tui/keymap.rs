@@ -243,10 +243,6 @@ impl Keymap {
         }
     }
 
-    pub fn binding(&self, command: Command) -> Option<&Binding> {
-        self.bindings.iter().find(|b| b.command == command)
-    }
-
     /// Footer hints for a context: `(keys, desc)` pairs.
     pub fn hints(&self, contexts: &[Context]) -> Vec<(String, &'static str)> {
         self.bindings

@@ -46,52 +46,50 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     rt.block_on(run_async(opts))
 }
 
-fn spawn_store_worker(path: PathBuf, poll: Duration, tx: mpsc::UnboundedSender<Action>) -> std_mpsc::Sender<Effect> {
+fn spawn_store_worker(path: PathBuf, poll: Duration, tx: mpsc::UnboundedSender<Action>) -> std::io::Result<std_mpsc::Sender<Effect>> {
     let (req_tx, req_rx) = std_mpsc::channel::<Effect>();
-    std::thread::Builder::new()
-        .name("suture-store".into())
-        .spawn(move || {
-            let store = match Store::open(&path) {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = tx.send(Action::LoadFailed { request: 1, error: e.to_string() });
-                    return;
-                }
-            };
-            let mut seen = store.data_version().unwrap_or(0);
-            loop {
-                match req_rx.recv_timeout(poll) {
-                    Ok(Effect::Load { request }) => {
-                        let action = match snapshot(&store) {
-                            Ok(s) => Action::Loaded { request, snapshot: Box::new(s) },
-                            Err(e) => Action::LoadFailed { request, error: e.to_string() },
-                        };
-                        if tx.send(action).is_err() {
-                            return;
-                        }
+    std::thread::Builder::new().name("suture-store".into()).spawn(move || {
+        let store = match Store::open(&path) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tx.send(Action::LoadFailed { request: 1, error: e.to_string() });
+                return;
+            }
+        };
+        let mut seen = store.data_version().unwrap_or(0);
+        loop {
+            match req_rx.recv_timeout(poll) {
+                Ok(Effect::Load { request }) => {
+                    let action = match snapshot(&store) {
+                        Ok(s) => Action::Loaded { request, snapshot: Box::new(s) },
+                        Err(e) => Action::LoadFailed { request, error: e.to_string() },
+                    };
+                    if tx.send(action).is_err() {
+                        return;
                     }
-                    Ok(Effect::Quit) | Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
-                    Err(std_mpsc::RecvTimeoutError::Timeout) => {
-                        if let Ok(v) = store.data_version()
-                            && v != seen
-                        {
-                            seen = v;
-                            if tx.send(Action::StoreChanged).is_err() {
-                                return;
-                            }
+                }
+                Ok(Effect::Quit) | Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                    if let Ok(v) = store.data_version()
+                        && v != seen
+                    {
+                        seen = v;
+                        if tx.send(Action::StoreChanged).is_err() {
+                            return;
                         }
                     }
                 }
             }
-        })
-        .expect("spawning the store thread");
-    req_tx
+        }
+    })?;
+    Ok(req_tx)
 }
 
 async fn run_async(opts: Options) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
-    let worker = spawn_store_worker(opts.store.clone(), Duration::from_millis(opts.poll_ms.max(50)), tx.clone());
+    let worker = spawn_store_worker(opts.store.clone(), Duration::from_millis(opts.poll_ms.max(50)), tx.clone())
+        .context("starting the store thread")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
 

@@ -41,14 +41,6 @@ pub fn datetime(ms: Millis) -> String {
     }
 }
 
-/// `14:03:07`.
-pub fn clock(ms: Millis) -> String {
-    match jiff::Timestamp::from_millisecond(ms) {
-        Ok(t) => t.strftime("%H:%M:%S").to_string(),
-        Err(_) => "?".into(),
-    }
-}
-
 /// `just now`, `42s ago`, `5m ago`, `3h ago`, `2d ago`.
 pub fn ago(then: Millis, now: Millis) -> String {
     let s = (now - then).max(0) / 1000;
