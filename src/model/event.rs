@@ -82,6 +82,11 @@ pub struct ErrorEvent {
     pub transaction: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<(String, String)>,
+    /// Feature flags evaluated for the request, `(flag key, variant)`, sorted
+    /// by key (Sentry's `contexts.flags`, `flag.*` tags, OpenTelemetry's
+    /// `feature_flag.*` attributes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<(String, String)>,
 }
 
 impl ErrorEvent {

@@ -45,8 +45,12 @@ pub struct Incident {
     pub tenants: Vec<String>,
     #[serde(default)]
     pub regions: Vec<String>,
+    /// Deploy SHAs (releases) the events came from.
     #[serde(default)]
     pub releases: Vec<String>,
+    /// Feature flags present in the events, as `key=variant`.
+    #[serde(default)]
+    pub flags: Vec<String>,
     /// Events per minute from `rate_start`, oldest first (at most 24 hours).
     #[serde(default)]
     pub rate: Vec<u32>,

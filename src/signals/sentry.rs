@@ -35,6 +35,29 @@ struct RawEvent<'a> {
     tags: Option<RawTags<'a>>,
     #[serde(borrow)]
     user: Option<RawUser<'a>>,
+    #[serde(borrow)]
+    contexts: Option<RawContexts<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawContexts<'a> {
+    #[serde(borrow)]
+    flags: Option<RawFlags<'a>>,
+}
+
+/// Sentry's feature-flag context: `{"values": [{"flag": "k", "result": true}]}`.
+#[derive(Deserialize)]
+struct RawFlags<'a> {
+    #[serde(borrow, default)]
+    values: Vec<RawFlag<'a>>,
+}
+
+#[derive(Deserialize)]
+struct RawFlag<'a> {
+    #[serde(borrow)]
+    flag: Option<Str<'a>>,
+    #[serde(default)]
+    result: serde_json::Value,
 }
 
 #[derive(Deserialize)]
@@ -154,6 +177,26 @@ pub fn parse_event(json: &str, redactor: &Redactor) -> Result<ErrorEvent, String
         }
     }
     tags.sort();
+    let mut flags: Vec<(String, String)> = Vec::new();
+    tags.retain(|(k, v)| match k.strip_prefix("flag.").or_else(|| k.strip_prefix("feature_flag.")) {
+        Some(name) if !name.is_empty() => {
+            flags.push((name.to_string(), v.clone()));
+            false
+        }
+        _ => true,
+    });
+    for f in raw.contexts.and_then(|c| c.flags).map(|f| f.values).unwrap_or_default() {
+        let Some(name) = f.flag.filter(|n| !n.is_empty()) else { continue };
+        let variant = match f.result {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Bool(b) => if b { "on" } else { "off" }.to_string(),
+            serde_json::Value::Null => continue,
+            other => other.to_string(),
+        };
+        flags.push((name.into_owned(), redactor.scrub(&variant).into_owned()));
+    }
+    flags.sort();
+    flags.dedup_by(|a, b| a.0 == b.0);
     let take = |tags: &mut Vec<(String, String)>, key: &str| tags.iter().position(|(k, _)| k == key).map(|i| tags.remove(i).1);
     let tenant = take(&mut tags, "tenant");
     let region = take(&mut tags, "region");
@@ -196,6 +239,7 @@ pub fn parse_event(json: &str, redactor: &Redactor) -> Result<ErrorEvent, String
         region,
         transaction: raw.transaction.map(|t| redactor.scrub(&t).into_owned()),
         tags,
+        flags,
     })
 }
 
@@ -226,6 +270,17 @@ mod tests {
         "stacktrace":{"frames":[{"filename":"socketserver.py","function":"serve","lineno":3,"in_app":false},
                                 {"filename":"app/pricing.py","module":"app.pricing","function":"apply_discount","lineno":41,"in_app":true,
                                  "context_line":"    return x","pre_context":["a"],"post_context":[]}]}}]}}"#;
+
+    #[test]
+    fn flags_come_from_tags_and_the_flags_context() {
+        let r = Redactor::new([7; 32]);
+        let json = r#"{"event_id":"f","timestamp":1.5,"message":"m","tags":{"flag.legacy-tax-rounding":"on","x":"1"},
+          "contexts":{"flags":{"values":[{"flag":"new-cart","result":false},{"flag":"tier","result":"gold"},{"flag":"nothing","result":null}]}}}"#;
+        let ev = parse_event(json, &r).unwrap();
+        let flags: Vec<(&str, &str)> = ev.flags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(flags, [("legacy-tax-rounding", "on"), ("new-cart", "off"), ("tier", "gold")]);
+        assert_eq!(ev.tags, [("x".to_string(), "1".to_string())]);
+    }
 
     #[test]
     fn parses_a_full_event_and_hashes_the_user() {

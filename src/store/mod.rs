@@ -190,6 +190,9 @@ impl Store {
                         dim.execute(params![e.incident_id, kind, v])?;
                     }
                 }
+                for (k, v) in &ev.flags {
+                    dim.execute(params![e.incident_id, "flag", format!("{k}={v}")])?;
+                }
                 if let Some(r) = &ev.release {
                     release.execute(params![r, ev.timestamp])?;
                 }
@@ -351,6 +354,7 @@ fn aggregate(tx: &Transaction<'_>, inc: &mut Incident) -> Result<()> {
     inc.tenants = dims("tenant")?;
     inc.regions = dims("region")?;
     inc.releases = dims("release")?;
+    inc.flags = dims("flag")?;
     if inc.status == IncidentStatus::Resolved && inc.count > 0 && count as u64 > inc.count {
         inc.status = IncidentStatus::Regressed;
     }
