@@ -12,6 +12,11 @@ pub struct Config {
     pub store: StoreCfg,
     pub demo: Demo,
     pub identity: Identity,
+    pub source: SourceCfg,
+    pub triage: Triage,
+    /// Service-level objectives; an incident of a service with one gets an
+    /// error-budget-burn factor in its priority score.
+    pub slo: Vec<Slo>,
     /// Key overrides: action name → key specs, e.g. `quit = ["q", "ctrl+c"]`.
     pub keys: BTreeMap<String, Vec<String>>,
 }
@@ -75,4 +80,75 @@ impl Default for Demo {
 pub struct Identity {
     /// Who is at the keyboard; unset means the login name.
     pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceCfg {
+    /// The target service's source tree, where frames' files are looked up
+    /// (and, later, where repro workspaces are made from). Unset in the demo
+    /// world means the demo's `service/` directory.
+    pub root: Option<String>,
+    /// Path prefixes the running service has that the local tree does not,
+    /// such as `/srv/shop/`: stripped from a frame's path before lookup.
+    pub strip_prefixes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Triage {
+    /// Path prefixes of application code, for frames whose source did not say
+    /// whether they are in-app (stack text from OTLP logs, Suture JSON lines).
+    /// A trailing `*` is allowed: `/srv/*/app/`.
+    pub in_app: Vec<String>,
+    /// Path prefixes that are never application code (checked first).
+    pub not_in_app: Vec<String>,
+    /// Tag and attribute names whose values are replaced by keyed hashes at ingest.
+    pub redact_fields: Vec<String>,
+    /// Fingerprint rules, first match wins (Sentry's fingerprint rules).
+    pub rules: Vec<FingerprintRule>,
+}
+
+/// `match` selects events; `fingerprint` lists the components that group
+/// them, where `{{ default }}` stands for the built-in grouping, and
+/// `{{ type }}`, `{{ module }}`, `{{ function }}`, `{{ message }}`,
+/// `{{ service }}`, `{{ release }}`, `{{ tags.NAME }}` for the event's values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct FingerprintRule {
+    #[serde(rename = "match")]
+    pub matches: RuleMatch,
+    pub fingerprint: Vec<String>,
+    /// Shown instead of the default title for incidents the rule makes.
+    pub title: Option<String>,
+}
+
+/// Each given field must match; `*` is a wildcard. An empty match matches all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuleMatch {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub message: Option<String>,
+    pub module: Option<String>,
+    pub function: Option<String>,
+    pub service: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Slo {
+    pub service: String,
+    /// Target success ratio, such as 0.999.
+    pub objective: f64,
+    /// The service's normal request rate, which turns error counts into an
+    /// error ratio until a metrics source gives the real one.
+    pub requests_per_minute: f64,
+}
+
+impl Default for Slo {
+    fn default() -> Slo {
+        Slo { service: String::new(), objective: 0.999, requests_per_minute: 0.0 }
+    }
 }
