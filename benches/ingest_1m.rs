@@ -158,6 +158,28 @@ fn generate(path: &Path, n: usize) -> std::io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
+/// Borrowed text (serde's `Option<Cow<str>>` would allocate every string).
+struct Text<'a>(#[allow(dead_code)] Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Text<'a>, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 // The ceiling: only what a grouper reads, borrowed.
 #[derive(Deserialize)]
 struct CEvent<'a> {
@@ -169,7 +191,7 @@ struct CEvent<'a> {
 #[derive(Deserialize)]
 struct CMessage<'a> {
     #[serde(borrow)]
-    formatted: Option<Cow<'a, str>>,
+    formatted: Option<Text<'a>>,
 }
 #[derive(Deserialize)]
 struct CExceptions<'a> {
@@ -179,9 +201,9 @@ struct CExceptions<'a> {
 #[derive(Deserialize)]
 struct CException<'a> {
     #[serde(borrow, rename = "type")]
-    kind: Option<Cow<'a, str>>,
+    kind: Option<Text<'a>>,
     #[serde(borrow)]
-    value: Option<Cow<'a, str>>,
+    value: Option<Text<'a>>,
     #[serde(borrow)]
     stacktrace: Option<CStack<'a>>,
 }
@@ -193,11 +215,11 @@ struct CStack<'a> {
 #[derive(Deserialize)]
 struct CFrame<'a> {
     #[serde(borrow)]
-    filename: Option<Cow<'a, str>>,
+    filename: Option<Text<'a>>,
     #[serde(borrow)]
-    module: Option<Cow<'a, str>>,
+    module: Option<Text<'a>>,
     #[serde(borrow)]
-    function: Option<Cow<'a, str>>,
+    function: Option<Text<'a>>,
     in_app: Option<bool>,
 }
 
@@ -246,6 +268,25 @@ fn main() {
     let ceiling_rate = cn as f64 / cs;
     println!("ceiling (serde_json, borrowed typed grouper fields): {ceiling_rate:>9.0} events/s");
 
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("bench.db")).unwrap();
+    let redactor = Redactor::new([1; 32]);
+    let t = Instant::now();
+    let mut ing = Ingestor::new(&mut store, "bench", 0);
+    if let Some(ms) = std::env::var("SUTURE_BENCH_FLUSH_MS").ok().and_then(|v| v.parse().ok()) {
+        ing = ing.with_flush_every(std::time::Duration::from_millis(ms));
+    }
+    ingest_sentry_lines(&path, &redactor, &mut ing, |_| {}).unwrap();
+    let report = ing.finish().unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let rate = report.ingested as f64 / secs;
+    assert_eq!(report.ingested, n, "every generated event is ingested: {:?}", report.reasons.first());
+    println!("suture ingest end to end (parse, redact, fingerprint, cluster, store): {rate:>9.0} events/s ({secs:.1} s)");
+    println!("  ratio to ceiling: {:.2}x", rate / ceiling_rate);
+    println!("  incidents: {}", store.incidents().unwrap().len());
+    println!("  peak memory (VmHWM): {:.0} MB", peak_rss_mb());
+    let db = std::fs::metadata(dir.path().join("bench.db")).map(|m| m.len()).unwrap_or(0);
+    println!("  store size: {:.0} MB", db as f64 / 1e6);
     // Where the time goes, stage by stage (same file, in memory).
     if std::env::var_os("SUTURE_BENCH_STAGES").is_some() {
         let text = std::fs::read_to_string(&path).unwrap();
@@ -258,23 +299,21 @@ fn main() {
             black_box(suture::triage::cluster::skeleton(e));
         }
         let fp = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        for l in text.lines() {
+            black_box(suture::signals::sentry_fast::parse_view(l, &redactor).ok());
+        }
+        let view = t.elapsed().as_secs_f64();
+        let grouper = suture::triage::fingerprint::Grouper::default();
+        let mut buf = String::new();
+        let t = Instant::now();
+        for l in text.lines() {
+            let v = suture::signals::sentry_fast::parse_view(l, &redactor).unwrap();
+            black_box(grouper.components_into(&v, &mut buf));
+            black_box(suture::store::event_key(&v.id));
+        }
+        let view_fp = t.elapsed().as_secs_f64();
+        println!("  stage: view {:>9.0} events/s, view+components+key {:>9.0} events/s", n as f64 / view, n as f64 / view_fp);
         println!("  stage: parse+redact {:>9.0} events/s, skeleton {:>9.0} events/s", n as f64 / parse, n as f64 / fp);
     }
-
-    let dir = tempfile::tempdir().unwrap();
-    let mut store = Store::open(&dir.path().join("bench.db")).unwrap();
-    let redactor = Redactor::new([1; 32]);
-    let t = Instant::now();
-    let mut ing = Ingestor::new(&mut store, "bench", 0);
-    ingest_sentry_lines(&path, &redactor, &mut ing, |_| {}).unwrap();
-    let report = ing.finish().unwrap();
-    let secs = t.elapsed().as_secs_f64();
-    let rate = report.ingested as f64 / secs;
-    assert_eq!(report.ingested, n, "every generated event is ingested: {:?}", report.reasons.first());
-    println!("suture ingest end to end (parse, redact, fingerprint, cluster, store): {rate:>9.0} events/s ({secs:.1} s)");
-    println!("  ratio to ceiling: {:.2}x", rate / ceiling_rate);
-    println!("  incidents: {}", store.incidents().unwrap().len());
-    println!("  peak memory (VmHWM): {:.0} MB", peak_rss_mb());
-    let db = std::fs::metadata(dir.path().join("bench.db")).map(|m| m.len()).unwrap_or(0);
-    println!("  store size: {:.0} MB", db as f64 / 1e6);
 }

@@ -4,19 +4,26 @@
 //! followed files and the OTLP receiver — goes through [`Ingestor`], so
 //! grouping and counting are the same whatever the input.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::BufRead;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::model::{ErrorEvent, Incident, Millis};
 use crate::signals::redact::Redactor;
-use crate::signals::{Rejection, sentry};
-use crate::store::{NewEvent, Store, StoreError};
-use crate::triage::{cluster, rank};
+use crate::signals::{Rejection, sentry, sentry_fast};
+use crate::store::{Batch, BatchIncident, EventKey, NONE, SAMPLES_PER_RELEASE, Store, StoreError, event_key};
+use crate::triage::cluster;
+use crate::triage::fingerprint::{Groupable, Grouper};
+use crate::triage::rank;
 
-/// Events per store transaction: large enough to amortize the commit's fsync,
-/// small enough that an open console sees progress.
-pub const BATCH: usize = 2_000;
+/// Most events per store transaction: large enough to amortize the commit's
+/// fsync, small enough to bound memory.
+pub const BATCH: usize = 20_000;
+
+/// Longest time events wait in memory before they are written, so an open
+/// console sees a long ingest progress.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
 
 /// Rejection reasons kept verbatim; beyond this they are only counted.
 pub const KEPT_REASONS: usize = 100;
@@ -37,29 +44,79 @@ impl Report {
     }
 }
 
+type Fingerprint = [u8; 32];
+
+/// The ingest engine. Events come in whole ([`Ingestor::push`]) or, for
+/// Sentry lines, through the fast path ([`Ingestor::push_sentry_line`])
+/// that parses only what grouping and counting need and parses an event
+/// fully only when it is kept as a sample or starts an incident.
 pub struct Ingestor<'a> {
     store: &'a mut Store,
     actor: String,
     at: Millis,
-    batch: Vec<(ErrorEvent, String)>,
-    skeletons: BTreeMap<String, Incident>,
+    grouper: Grouper,
+    ranker: Box<dyn Fn(&mut [Incident], Millis, Option<Millis>) + 'a>,
+    batch: Batch,
+    /// This batch's incidents by fingerprint, and its interned strings.
+    by_fp: HashMap<Fingerprint, u32>,
+    strings: HashMap<Box<str>, u32>,
+    flag_sets: HashMap<Vec<u32>, u32>,
+    /// Components → fingerprint, so the hash is computed once per group.
+    fp_cache: HashMap<Box<str>, (Fingerprint, Option<usize>)>,
+    /// Fingerprints whose incident the store has (written by an earlier flush).
+    known: HashSet<Fingerprint>,
+    /// Samples still wanted per fingerprint and release.
+    samples_left: HashMap<(Fingerprint, Option<Box<str>>), u32>,
+    buf: String,
     report: Report,
+    since_check: u32,
+    last_flush: Instant,
+    flush_every: Duration,
 }
 
 impl<'a> Ingestor<'a> {
     pub fn new(store: &'a mut Store, actor: impl Into<String>, at: Millis) -> Ingestor<'a> {
-        Ingestor { store, actor: actor.into(), at, batch: Vec::with_capacity(BATCH), skeletons: BTreeMap::new(), report: Report::default() }
+        Ingestor {
+            store,
+            actor: actor.into(),
+            at,
+            grouper: Grouper::default(),
+            ranker: Box::new(|incs: &mut [Incident], now, deploy| rank::rank(incs, now, deploy)),
+            batch: Batch::default(),
+            by_fp: HashMap::new(),
+            strings: HashMap::new(),
+            flag_sets: HashMap::new(),
+            fp_cache: HashMap::new(),
+            known: HashSet::new(),
+            samples_left: HashMap::new(),
+            buf: String::new(),
+            report: Report::default(),
+            since_check: 0,
+            last_flush: Instant::now(),
+            flush_every: FLUSH_EVERY,
+        }
     }
 
-    pub fn push(&mut self, ev: ErrorEvent) -> Result<(), StoreError> {
-        let skeleton = cluster::skeleton(&ev);
-        let id = skeleton.id.clone();
-        self.skeletons.entry(id.clone()).or_insert(skeleton);
-        self.batch.push((ev, id));
-        if self.batch.len() >= BATCH {
-            self.flush()?;
-        }
-        Ok(())
+    /// Groups with the config's rules instead of the built-in grouping.
+    pub fn with_grouper(mut self, grouper: Grouper) -> Ingestor<'a> {
+        self.grouper = grouper;
+        self
+    }
+
+    /// Ranks with `ranker` (for example one that knows the SLOs).
+    pub fn with_ranker(mut self, ranker: impl Fn(&mut [Incident], Millis, Option<Millis>) + 'a) -> Ingestor<'a> {
+        self.ranker = Box::new(ranker);
+        self
+    }
+
+    /// Writes pending events at least this often (default [`FLUSH_EVERY`]).
+    pub fn with_flush_every(mut self, every: Duration) -> Ingestor<'a> {
+        self.flush_every = every;
+        self
+    }
+
+    pub fn report(&self) -> &Report {
+        &self.report
     }
 
     pub fn reject(&mut self, r: Rejection) {
@@ -69,23 +126,176 @@ impl<'a> Ingestor<'a> {
         }
     }
 
-    fn flush(&mut self) -> Result<(), StoreError> {
+    fn fingerprint(&mut self, e: &dyn Groupable) -> (Fingerprint, Option<usize>) {
+        let rule = self.grouper.components_into(e, &mut self.buf);
+        if let Some(hit) = self.fp_cache.get(self.buf.as_str()) {
+            return *hit;
+        }
+        let fp = (self.grouper.hash(&self.buf, rule), rule);
+        self.fp_cache.insert(self.buf.as_str().into(), fp);
+        fp
+    }
+
+    fn intern(&mut self, s: Option<&str>) -> u32 {
+        let Some(s) = s else { return NONE };
+        if let Some(i) = self.strings.get(s) {
+            return *i;
+        }
+        let i = self.batch.strings.len() as u32;
+        self.batch.strings.push(s.to_string());
+        self.strings.insert(s.into(), i);
+        i
+    }
+
+    fn intern_flags<'f>(&mut self, flags: impl Iterator<Item = (&'f str, &'f str)>) -> u32 {
+        let mut set: Vec<u32> = Vec::new();
+        for (k, v) in flags {
+            let s = format!("{k}={v}");
+            set.push(self.intern(Some(&s)));
+        }
+        if set.is_empty() {
+            return NONE;
+        }
+        if let Some(i) = self.flag_sets.get(&set) {
+            return *i;
+        }
+        let i = self.batch.flag_sets.len() as u32;
+        self.batch.flag_sets.push(set.clone());
+        self.flag_sets.insert(set, i);
+        i
+    }
+
+    /// Whether the next event of this fingerprint and release is kept whole;
+    /// counts it as kept when it is.
+    fn take_sample(&mut self, fp: &Fingerprint, release: Option<&str>) -> Result<bool, StoreError> {
+        let key = (*fp, release.map(Into::into));
+        let left = match self.samples_left.get_mut(&key) {
+            Some(left) => left,
+            None => {
+                let have = self.store.sample_count(&hex::encode(fp), release)?;
+                self.samples_left.entry(key).or_insert(SAMPLES_PER_RELEASE.saturating_sub(have))
+            }
+        };
+        if *left == 0 {
+            return Ok(false);
+        }
+        *left -= 1;
+        Ok(true)
+    }
+
+    /// The batch index of a fingerprint's incident; `full` is the whole
+    /// event, needed when the incident may be new.
+    fn incident_index(&mut self, fp: &Fingerprint, full: Option<&ErrorEvent>) -> u32 {
+        if let Some(i) = self.by_fp.get(fp) {
+            return *i;
+        }
+        let skeleton = match full {
+            Some(ev) => cluster::skeleton_with(&self.grouper, ev),
+            None => Incident { fingerprint: hex::encode(fp), ..Default::default() },
+        };
+        let i = self.batch.incidents.len() as u32;
+        self.batch.incidents.push(BatchIncident { skeleton });
+        self.by_fp.insert(*fp, i);
+        i
+    }
+
+    /// Adds a whole event (any source).
+    pub fn push(&mut self, ev: ErrorEvent) -> Result<(), StoreError> {
+        let (fp, _) = self.fingerprint(&ev);
+        let inc = self.incident_index(&fp, Some(&ev));
+        let key = EventKey {
+            key: event_key(&ev.id),
+            incident: inc,
+            ts: ev.timestamp,
+            user: ev.user.as_deref().and_then(crate::store::parse_user_key),
+            tenant: self.intern(ev.tenant.as_deref()),
+            region: self.intern(ev.region.as_deref()),
+            release: self.intern(ev.release.as_deref()),
+            flags: self.intern_flags(ev.flags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        };
+        self.batch.events.push(key);
+        if self.take_sample(&fp, ev.release.as_deref())? {
+            self.batch.samples.push((inc, ev));
+        }
+        self.after_push()
+    }
+
+    /// Adds one Sentry event given as JSON text, by the fast path. A bad
+    /// event is rejected with `location` and the reason.
+    pub fn push_sentry_line(&mut self, line: &str, redactor: &Redactor, location: &dyn Fn() -> String) -> Result<(), StoreError> {
+        let view = match sentry_fast::parse_view(line, redactor) {
+            Ok(v) => v,
+            Err(reason) => {
+                self.reject(Rejection { location: location(), reason });
+                return Ok(());
+            }
+        };
+        let (fp, _) = self.fingerprint(&view);
+        let release = view.release.as_deref();
+        let new_incident = !self.by_fp.contains_key(&fp) && !self.known.contains(&fp);
+        let sample = self.take_sample(&fp, release)?;
+        let full = if sample || new_incident {
+            match sentry::parse_event(line, redactor) {
+                Ok(ev) => Some(ev),
+                Err(reason) => {
+                    self.reject(Rejection { location: location(), reason });
+                    return Ok(());
+                }
+            }
+        } else {
+            None
+        };
+        let inc = self.incident_index(&fp, full.as_ref());
+        let key = EventKey {
+            key: event_key(&view.id),
+            incident: inc,
+            ts: view.timestamp,
+            user: view.user,
+            tenant: self.intern(view.tenant.as_deref()),
+            region: self.intern(view.region.as_deref()),
+            release: self.intern(release),
+            flags: if view.flags.is_empty() { NONE } else { self.intern_flags(view.flags.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))) },
+        };
+        self.batch.events.push(key);
+        if let (true, Some(ev)) = (sample, full) {
+            self.batch.samples.push((inc, ev));
+        }
+        self.after_push()
+    }
+
+    fn after_push(&mut self) -> Result<(), StoreError> {
+        self.since_check += 1;
+        if self.batch.events.len() >= BATCH || (self.since_check >= 256 && self.last_flush.elapsed() >= self.flush_every) {
+            self.flush()?;
+        }
+        if self.since_check >= 256 {
+            self.since_check = 0;
+        }
+        Ok(())
+    }
+
+    /// Writes what is pending (one transaction).
+    pub fn flush(&mut self) -> Result<(), StoreError> {
+        self.last_flush = Instant::now();
         if self.batch.is_empty() {
             return Ok(());
         }
-        let events: Vec<NewEvent> = self.batch.iter().map(|(event, id)| NewEvent { event, incident_id: id }).collect();
-        let skeletons: Vec<Incident> = std::mem::take(&mut self.skeletons).into_values().collect();
-        let done = self.store.ingest(&events, &skeletons, &|incs, now, deploy| rank::rank(incs, now, deploy), &self.actor, self.at)?;
+        let done = self.store.ingest_batch(&self.batch, &*self.ranker, &self.actor, self.at)?;
+        let n = self.batch.events.len();
         self.report.ingested += done.added;
-        self.report.duplicates += events.len() - done.added;
+        self.report.duplicates += n - done.added;
         self.report.incidents.extend(done.touched);
+        self.known.extend(self.by_fp.keys().copied());
         self.batch.clear();
+        self.by_fp.clear();
+        self.strings.clear();
+        self.flag_sets.clear();
         Ok(())
     }
 
     pub fn finish(mut self) -> Result<Report, StoreError> {
         self.flush()?;
-        Ok(self.report)
+        Ok(std::mem::take(&mut self.report))
     }
 }
 
@@ -139,10 +349,7 @@ pub fn ingest_sentry_lines(
         if line.is_empty() {
             continue;
         }
-        match sentry::parse_event(line, redactor) {
-            Ok(ev) => ingestor.push(ev)?,
-            Err(reason) => ingestor.reject(Rejection { location: location(), reason }),
-        }
+        ingestor.push_sentry_line(line, redactor, &location)?;
     }
     progress(read);
     Ok(())

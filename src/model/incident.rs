@@ -67,6 +67,9 @@ pub struct Incident {
     /// The fingerprint's components: why these events were grouped together.
     #[serde(default)]
     pub grouping: Vec<String>,
+    /// The grouping configuration that made the fingerprint.
+    #[serde(default)]
+    pub grouping_version: String,
 }
 
 impl Incident {

@@ -23,15 +23,49 @@ use crate::triage::fingerprint::{FrameRef, Groupable};
 
 type Str<'a> = Cow<'a, str>;
 
+/// Text borrowed from the input when it has no escapes. (serde's own
+/// `Option<Cow<str>>` always allocates, `#[serde(borrow)]` or not.)
+struct Text<'a>(Str<'a>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Text<'a>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+fn cow(t: Option<Text<'_>>) -> Option<Str<'_>> {
+    t.map(|t| t.0)
+}
+
 #[derive(Deserialize)]
 struct Raw<'a> {
     #[serde(borrow)]
-    event_id: Option<Str<'a>>,
+    event_id: Option<Text<'a>>,
     timestamp: Option<Time>,
     #[serde(borrow)]
-    release: Option<Str<'a>>,
+    release: Option<Text<'a>>,
     #[serde(borrow)]
-    environment: Option<Str<'a>>,
+    environment: Option<Text<'a>>,
     #[serde(borrow)]
     message: Option<Message<'a>>,
     #[serde(borrow)]
@@ -55,9 +89,9 @@ struct Exceptions<'a> {
 #[derive(Deserialize)]
 struct Exception<'a> {
     #[serde(borrow, rename = "type")]
-    kind: Option<Str<'a>>,
+    kind: Option<Text<'a>>,
     #[serde(borrow)]
-    value: Option<Str<'a>>,
+    value: Option<Text<'a>>,
     #[serde(borrow)]
     stacktrace: Option<Stack<'a>>,
 }
@@ -71,26 +105,26 @@ struct Stack<'a> {
 #[derive(Deserialize)]
 struct Frame<'a> {
     #[serde(borrow)]
-    filename: Option<Str<'a>>,
+    filename: Option<Text<'a>>,
     #[serde(borrow)]
-    abs_path: Option<Str<'a>>,
+    abs_path: Option<Text<'a>>,
     #[serde(borrow)]
-    function: Option<Str<'a>>,
+    function: Option<Text<'a>>,
     #[serde(borrow)]
-    module: Option<Str<'a>>,
+    module: Option<Text<'a>>,
     in_app: Option<bool>,
 }
 
 #[derive(Deserialize)]
 struct User<'a> {
     #[serde(borrow)]
-    id: Option<Str<'a>>,
+    id: Option<Text<'a>>,
     #[serde(borrow)]
-    email: Option<Str<'a>>,
+    email: Option<Text<'a>>,
     #[serde(borrow)]
-    ip_address: Option<Str<'a>>,
+    ip_address: Option<Text<'a>>,
     #[serde(borrow)]
-    username: Option<Str<'a>>,
+    username: Option<Text<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -108,7 +142,7 @@ struct Flags<'a> {
 #[derive(Deserialize)]
 struct Flag<'a> {
     #[serde(borrow)]
-    flag: Option<Str<'a>>,
+    flag: Option<Text<'a>>,
     #[serde(default)]
     result: serde_json::Value,
 }
@@ -168,10 +202,10 @@ impl<'de: 'a, 'a> Deserialize<'de> for Message<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Message<'de>, A::Error> {
                 let (mut formatted, mut message) = (None, None);
-                while let Some(key) = map.next_key::<Str<'de>>()? {
-                    match key.as_ref() {
-                        "formatted" => formatted = map.next_value::<Option<Str<'de>>>()?,
-                        "message" => message = map.next_value::<Option<Str<'de>>>()?,
+                while let Some(key) = map.next_key::<Text<'de>>()? {
+                    match &*key {
+                        "formatted" => formatted = cow(map.next_value::<Option<Text<'de>>>()?),
+                        "message" => message = cow(map.next_value::<Option<Text<'de>>>()?),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -201,18 +235,18 @@ impl<'de: 'a, 'a> Deserialize<'de> for Tags<'a> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Tags<'de>, A::Error> {
                 let mut out = Vec::new();
-                while let Some((k, v)) = map.next_entry::<Str<'de>, Option<Str<'de>>>()? {
+                while let Some((k, v)) = map.next_entry::<Text<'de>, Option<Text<'de>>>()? {
                     if let Some(v) = v {
-                        out.push((k, v));
+                        out.push((k.0, v.0));
                     }
                 }
                 Ok(Tags(out))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Tags<'de>, A::Error> {
                 let mut out = Vec::new();
-                while let Some((k, v)) = seq.next_element::<(Str<'de>, Option<Str<'de>>)>()? {
+                while let Some((k, v)) = seq.next_element::<(Text<'de>, Option<Text<'de>>)>()? {
                     if let Some(v) = v {
-                        out.push((k, v));
+                        out.push((k.0, v.0));
                     }
                 }
                 Ok(Tags(out))
@@ -255,7 +289,7 @@ fn scrub<'a>(r: &Redactor, s: Str<'a>) -> Str<'a> {
 /// parser rejects, with the same reasons.
 pub fn parse_view<'a>(json: &'a str, redactor: &Redactor) -> Result<View<'a>, String> {
     let raw: Raw<'a> = serde_json::from_str(json).map_err(|e| format!("not a Sentry event: {e}"))?;
-    let id = raw.event_id.filter(|s| !s.is_empty()).ok_or("missing event_id")?;
+    let id = cow(raw.event_id).filter(|s| !s.is_empty()).ok_or("missing event_id")?;
     let timestamp = match raw.timestamp {
         Some(Time::Seconds(s)) if s.is_finite() => (s * 1000.0) as i64,
         Some(Time::Millis(ms)) => ms,
@@ -285,13 +319,18 @@ pub fn parse_view<'a>(json: &'a str, redactor: &Redactor) -> Result<View<'a>, St
             serde_json::Value::Null => continue,
             other => other.to_string(),
         };
-        flags.push((name, Cow::Owned(redactor.scrub(&variant).into_owned())));
+        flags.push((name.0, Cow::Owned(redactor.scrub(&variant).into_owned())));
     }
     if flags.len() > 1 {
         flags.sort();
         flags.dedup_by(|a, b| a.0 == b.0);
     }
-    let service = service.or_else(|| raw.release.as_deref().and_then(|r| r.split_once('@')).map(|(name, _)| Cow::Owned(name.to_string())));
+    let release = cow(raw.release);
+    let service = service.or_else(|| match &release {
+        Some(Cow::Borrowed(r)) => r.split_once('@').map(|(name, _)| Cow::Borrowed(name)),
+        Some(Cow::Owned(r)) => r.split_once('@').map(|(name, _)| Cow::Owned(name.to_string())),
+        None => None,
+    });
     let user = raw.user.and_then(|u| u.id.or(u.email).or(u.username).or(u.ip_address)).map(|v| redactor.hash64("user", &v));
     let message = raw.logentry.or(raw.message).and_then(|m| m.0).map(|m| scrub(redactor, m));
     let mut exceptions = raw.exception.map(|e| e.values).unwrap_or_default();
@@ -301,8 +340,8 @@ pub fn parse_view<'a>(json: &'a str, redactor: &Redactor) -> Result<View<'a>, St
     }
     let (kind, value, frames) = match primary {
         Some(e) => (
-            Some(e.kind.unwrap_or(Cow::Borrowed("Error"))),
-            e.value.map(|v| scrub(redactor, v)).unwrap_or_default(),
+            Some(cow(e.kind).unwrap_or(Cow::Borrowed("Error"))),
+            cow(e.value).map(|v| scrub(redactor, v)).unwrap_or_default(),
             e.stacktrace.map(|s| s.frames).unwrap_or_default(),
         ),
         None => (None, Cow::Borrowed(""), Vec::new()),
@@ -310,8 +349,8 @@ pub fn parse_view<'a>(json: &'a str, redactor: &Redactor) -> Result<View<'a>, St
     Ok(View {
         id,
         timestamp,
-        release: raw.release,
-        environment: raw.environment,
+        release,
+        environment: cow(raw.environment),
         service,
         tenant,
         region,

@@ -89,7 +89,44 @@ INSERT INTO releases
     SELECT json_extract(body, '$.release'), min(ts) FROM events WHERE json_extract(body, '$.release') IS NOT NULL GROUP BY 1;
 "#,
     ),
+    (
+        3,
+        r#"
+-- Events are counted, not all kept: a 64-bit key per event id for dedup,
+-- a 64-bit key per (incident, user) for distinct users, and a few whole
+-- events per incident and release as samples (see store/ingest.rs).
+CREATE TABLE event_keys (h INTEGER PRIMARY KEY);
+CREATE TABLE user_keys (h INTEGER PRIMARY KEY);
+CREATE TABLE samples (
+    incident_id TEXT NOT NULL,
+    id          TEXT NOT NULL,
+    ts          INTEGER NOT NULL,
+    release     TEXT,
+    body        TEXT NOT NULL,
+    PRIMARY KEY (incident_id, id)
+) WITHOUT ROWID;
+CREATE INDEX samples_by_id ON samples(id);
+INSERT OR IGNORE INTO event_keys SELECT suture_event_key(id) FROM events;
+INSERT OR IGNORE INTO samples SELECT incident_id, id, ts, json_extract(body, '$.release'), body FROM events;
+INSERT OR IGNORE INTO user_keys
+    SELECT suture_user_key(incident_id, user_key) FROM incident_users WHERE suture_user_key(incident_id, user_key) IS NOT NULL;
+DROP TABLE events;
+DROP TABLE incident_users;
+"#,
+    ),
 ];
+
+/// SQL functions migrations use: the same keys the ingest path computes.
+pub fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    conn.create_scalar_function("suture_event_key", 1, flags, |ctx| Ok(super::event_key(&ctx.get::<String>(0)?)))?;
+    conn.create_scalar_function("suture_user_key", 2, flags, |ctx| {
+        let incident: String = ctx.get(0)?;
+        let user: String = ctx.get(1)?;
+        Ok(super::ingest::parse_user(&user).map(|u| super::user_key(&incident, u)))
+    })
+}
 
 /// The schema version this build writes.
 pub fn latest() -> u32 {

@@ -9,7 +9,11 @@
 //! Never: hold a transaction open across an await or user input; store a raw
 //! secret or a raw user identifier (signals redact before they get here).
 
+mod ingest;
 mod migrations;
+
+pub use ingest::parse_user as parse_user_key;
+pub use ingest::{Batch, BatchIncident, EventKey, Ingested, NONE, RATE_MINUTES, SAMPLES_PER_RELEASE, event_key, user_key};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -53,19 +57,6 @@ pub struct Store {
 /// transaction with the newest event time and when the latest release started.
 pub type Ranker<'a> = &'a dyn Fn(&mut [Incident], Millis, Option<Millis>);
 
-/// What one ingest batch did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ingested {
-    pub added: usize,
-    pub touched: Vec<String>,
-}
-
-/// An event to insert, already assigned to its incident by triage.
-pub struct NewEvent<'a> {
-    pub event: &'a ErrorEvent,
-    pub incident_id: &'a str,
-}
-
 impl Store {
     /// Opens (creating if needed) the store at `path` and runs pending migrations.
     pub fn open(path: &Path) -> Result<Store> {
@@ -90,6 +81,11 @@ impl Store {
         let _mode: String = self.conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         self.conn.pragma_update(None, "synchronous", "FULL")?;
         self.conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Ingest touches many pages per batch; 64 MiB of page cache keeps the
+        // key tables' upper levels in memory.
+        self.conn.pragma_update(None, "cache_size", -65536)?;
+        migrations::register_functions(&self.conn)?;
+        rusqlite::vtab::array::load_module(&self.conn)?;
         self.migrate()
     }
 
@@ -135,104 +131,14 @@ impl Store {
         Ok(())
     }
 
-    /// Writes a batch of events in one transaction: creates the incidents they
-    /// start (from `skeletons`; an incident that exists is not overwritten),
-    /// updates each touched incident's aggregates (counts, users, rate series,
-    /// tenants, regions, releases; a resolved incident that gets new events is
-    /// marked regressed), re-ranks every incident with `rank`, and appends one
-    /// audit entry. Events already stored (same id) are skipped, so re-ingesting
-    /// a file is harmless.
-    pub fn ingest(
-        &mut self,
-        events: &[NewEvent<'_>],
-        skeletons: &[Incident],
-        rank: Ranker<'_>,
-        actor: &str,
-        at: Millis,
-    ) -> Result<Ingested> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        for inc in skeletons {
-            let body = serde_json::to_string(inc)?;
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO incidents(id, fingerprint, status, count, first_seen, last_seen, score, body)
-                 VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![inc.id, inc.fingerprint, inc.status.label(), inc.first_seen, inc.last_seen, inc.score, body])?;
-        }
-        let mut touched = std::collections::BTreeSet::new();
-        let mut added = 0;
-        {
-            let mut insert = tx.prepare_cached("INSERT OR IGNORE INTO events(id, incident_id, ts, body) VALUES (?1, ?2, ?3, ?4)")?;
-            let mut user = tx.prepare_cached("INSERT OR IGNORE INTO incident_users(incident_id, user_key) VALUES (?1, ?2)")?;
-            let mut minute = tx.prepare_cached(
-                "INSERT INTO incident_minutes(incident_id, minute, n) VALUES (?1, ?2, 1)
-                 ON CONFLICT(incident_id, minute) DO UPDATE SET n = n + 1",
-            )?;
-            let mut dim = tx.prepare_cached("INSERT OR IGNORE INTO incident_dims(incident_id, kind, value) VALUES (?1, ?2, ?3)")?;
-            let mut release = tx.prepare_cached(
-                "INSERT INTO releases(release, first_seen) VALUES (?1, ?2)
-                 ON CONFLICT(release) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen)",
-            )?;
-            for e in events {
-                let ev = e.event;
-                let body = serde_json::to_string(ev)?;
-                if insert.execute(params![ev.id, e.incident_id, ev.timestamp, body])? == 0 {
-                    continue;
-                }
-                added += 1;
-                touched.insert(e.incident_id.to_string());
-                if let Some(u) = &ev.user {
-                    user.execute(params![e.incident_id, u])?;
-                }
-                minute.execute(params![e.incident_id, ev.timestamp.div_euclid(60_000)])?;
-                for (kind, value) in [("tenant", &ev.tenant), ("region", &ev.region), ("release", &ev.release)] {
-                    if let Some(v) = value {
-                        dim.execute(params![e.incident_id, kind, v])?;
-                    }
-                }
-                for (k, v) in &ev.flags {
-                    dim.execute(params![e.incident_id, "flag", format!("{k}={v}")])?;
-                }
-                if let Some(r) = &ev.release {
-                    release.execute(params![r, ev.timestamp])?;
-                }
-            }
-        }
-        if added > 0 {
-            for id in &touched {
-                let Some(mut inc) = one::<Incident>(&tx, "incidents", "SELECT id, body FROM incidents WHERE id = ?1", id)? else {
-                    continue;
-                };
-                aggregate(&tx, &mut inc)?;
-                upsert_incident(&tx, &inc)?;
-            }
-            let mut all: Vec<Incident> = list(&tx, "incidents", "SELECT id, body FROM incidents")?;
-            let now: Millis = tx.query_row("SELECT coalesce(max(ts), 0) FROM events", [], |r| r.get(0))?;
-            let (releases, newest): (i64, Option<Millis>) =
-                tx.query_row("SELECT count(*), max(first_seen) FROM releases", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            // With a single release nothing is "new since the deploy".
-            rank(&mut all, now, if releases >= 2 { newest } else { None });
-            for inc in &all {
-                upsert_incident(&tx, inc)?;
-            }
-            #[derive(Serialize)]
-            struct Payload<'a> {
-                events: usize,
-                incidents: &'a std::collections::BTreeSet<String>,
-            }
-            append_audit(&tx, at, actor, "ingest", "events", &Payload { events: added, incidents: &touched })?;
-        }
-        tx.commit()?;
-        Ok(Ingested { added, touched: touched.into_iter().collect() })
-    }
-
     /// Deletes every record, the audit log included. Only for rebuilding a
     /// demo store (`suture demo --reset`); callers check what the store holds.
     pub fn clear_all(&mut self) -> Result<()> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute_batch(
-            "DELETE FROM events; DELETE FROM incidents; DELETE FROM patches; DELETE FROM audit; DELETE FROM meta;
-             DELETE FROM incident_users; DELETE FROM incident_minutes; DELETE FROM incident_dims; DELETE FROM releases;",
+            "DELETE FROM incidents; DELETE FROM patches; DELETE FROM audit; DELETE FROM meta;
+             DELETE FROM user_keys; DELETE FROM incident_minutes; DELETE FROM incident_dims; DELETE FROM releases;
+             DELETE FROM event_keys; DELETE FROM samples;",
         )?;
         tx.commit()?;
         Ok(())
@@ -261,16 +167,18 @@ impl Store {
         one(&self.conn, "incidents", "SELECT id, body FROM incidents WHERE fingerprint = ?1", fingerprint)
     }
 
+    /// Events stored (each counted once, whatever its incident).
     pub fn event_count(&self) -> Result<u64> {
-        Ok(self.conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0))? as u64)
+        Ok(self.conn.query_row("SELECT count(*) FROM event_keys", [], |r| r.get::<_, i64>(0))? as u64)
     }
 
     pub fn has_event(&self, id: &str) -> Result<bool> {
-        Ok(self.conn.query_row("SELECT 1 FROM events WHERE id = ?1", [id], |_| Ok(())).optional()?.is_some())
+        Ok(self.conn.query_row("SELECT 1 FROM event_keys WHERE h = ?1", [event_key(id)], |_| Ok(())).optional()?.is_some())
     }
 
+    /// A whole event, when it was kept as a sample (see `store::ingest`).
     pub fn event(&self, id: &str) -> Result<Option<ErrorEvent>> {
-        one(&self.conn, "events", "SELECT id, body FROM events WHERE id = ?1", id)
+        one(&self.conn, "samples", "SELECT id, body FROM samples WHERE id = ?1", id)
     }
 
     /// Stores a new patch (state `Proposed`) with an audit entry.
@@ -338,48 +246,6 @@ impl Store {
 }
 
 /// Recomputes an incident's aggregates from the aggregate tables.
-fn aggregate(tx: &Transaction<'_>, inc: &mut Incident) -> Result<()> {
-    use crate::model::IncidentStatus;
-    let id = inc.id.clone();
-    let (first, last): (Option<Millis>, Option<Millis>) =
-        tx.query_row("SELECT min(ts), max(ts) FROM events WHERE incident_id = ?1", [&id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let (Some(first), Some(last)) = (first, last) else { return Ok(()) };
-    let count: i64 = tx.query_row("SELECT coalesce(sum(n), 0) FROM incident_minutes WHERE incident_id = ?1", [&id], |r| r.get(0))?;
-    let users: i64 = tx.query_row("SELECT count(*) FROM incident_users WHERE incident_id = ?1", [&id], |r| r.get(0))?;
-    let dims = |kind: &str| -> Result<Vec<String>> {
-        let mut stmt = tx.prepare_cached("SELECT value FROM incident_dims WHERE incident_id = ?1 AND kind = ?2 ORDER BY value")?;
-        let rows = stmt.query_map(params![id, kind], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-    };
-    inc.tenants = dims("tenant")?;
-    inc.regions = dims("region")?;
-    inc.releases = dims("release")?;
-    inc.flags = dims("flag")?;
-    if inc.status == IncidentStatus::Resolved && inc.count > 0 && count as u64 > inc.count {
-        inc.status = IncidentStatus::Regressed;
-    }
-    inc.count = count as u64;
-    inc.users = users as u64;
-    inc.first_seen = first;
-    inc.last_seen = last;
-    let last_minute = last.div_euclid(60_000);
-    let first_minute = (last_minute - RATE_MINUTES as i64 + 1).max(first.div_euclid(60_000));
-    let mut rate = vec![0u32; (last_minute - first_minute + 1) as usize];
-    let mut stmt = tx.prepare_cached("SELECT minute, n FROM incident_minutes WHERE incident_id = ?1 AND minute >= ?2")?;
-    for row in stmt.query_map(params![id, first_minute], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
-        let (m, n) = row?;
-        if let Some(slot) = rate.get_mut((m - first_minute) as usize) {
-            *slot = n as u32;
-        }
-    }
-    inc.rate_start = first_minute * 60_000;
-    inc.rate = rate;
-    Ok(())
-}
-
-/// How many minutes of per-minute rate an incident keeps (24 hours).
-pub const RATE_MINUTES: usize = 24 * 60;
-
 fn upsert_incident(tx: &Transaction<'_>, inc: &Incident) -> Result<()> {
     let body = serde_json::to_string(inc)?;
     tx.prepare_cached(

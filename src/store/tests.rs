@@ -43,21 +43,70 @@ fn a_newer_schema_is_refused_with_a_clear_error() {
     assert!(err.to_string().contains("upgrade suture"));
 }
 
+/// A batch of `events`, each with the index of its incident in `incidents`.
+fn batch(incidents: &[Incident], events: &[(u32, &ErrorEvent)], samples: bool) -> Batch {
+    let mut b = Batch { incidents: incidents.iter().map(|i| BatchIncident { skeleton: i.clone() }).collect(), ..Default::default() };
+    let mut intern = |s: &Option<String>| match s {
+        None => NONE,
+        Some(s) => match b.strings.iter().position(|x| x == s) {
+            Some(i) => i as u32,
+            None => {
+                b.strings.push(s.clone());
+                (b.strings.len() - 1) as u32
+            }
+        },
+    };
+    let mut keys = Vec::new();
+    for (inc, e) in events {
+        keys.push(EventKey {
+            key: event_key(&e.id),
+            incident: *inc,
+            ts: e.timestamp,
+            user: e.user.as_deref().and_then(parse_user_key),
+            tenant: intern(&e.tenant),
+            region: intern(&e.region),
+            release: intern(&e.release),
+            flags: NONE,
+        });
+    }
+    b.events = keys;
+    if samples {
+        b.samples = events.iter().map(|(i, e)| (*i, (*e).clone())).collect();
+    }
+    b
+}
+
 #[test]
 fn ingest_is_idempotent_and_ranks_incidents() {
     let mut s = Store::open_in_memory().unwrap();
     let (a, b) = (incident("A", 1.0), incident("B", 5.0));
     let evs = [event("e1"), event("e2")];
-    let batch: Vec<NewEvent> = evs.iter().map(|e| NewEvent { event: e, incident_id: "A" }).collect();
+    let one_batch = batch(&[a.clone(), b.clone()], &[(0, &evs[0]), (0, &evs[1])], true);
     let no_rank = |_: &mut [Incident], _: Millis, _: Option<Millis>| {};
-    assert_eq!(s.ingest(&batch, &[a.clone(), b.clone()], &no_rank, "test", 1).unwrap().added, 2);
-    assert_eq!(s.ingest(&batch, &[a], &no_rank, "test", 2).unwrap().added, 0);
+    let done = s.ingest_batch(&one_batch, &no_rank, "test", 1).unwrap();
+    assert_eq!(done.added, 2);
+    assert_eq!(done.ids, ["INC-FP-A", "INC-FP-B"], "new incidents get ids from their fingerprints");
+    assert_eq!(s.ingest_batch(&one_batch, &no_rank, "test", 2).unwrap().added, 0);
     assert_eq!(s.event_count().unwrap(), 2);
+    assert!(s.has_event("e1").unwrap() && !s.has_event("e3").unwrap());
     let ids: Vec<String> = s.incidents().unwrap().into_iter().map(|i| i.id).collect();
-    assert_eq!(ids, ["B", "A"]);
-    assert_eq!(s.incident_by_fingerprint("fp-A").unwrap().unwrap().id, "A");
+    assert_eq!(ids, ["INC-FP-B", "INC-FP-A"]);
+    assert_eq!(s.incident_by_fingerprint("fp-A").unwrap().unwrap().count, 2);
     assert_eq!(s.event("e1").unwrap().unwrap().timestamp, 15);
+    assert_eq!(s.samples("INC-FP-A").unwrap().len(), 2);
+    assert_eq!(s.sample_count("fp-A", None).unwrap(), 2);
     assert_eq!(s.audit_entries().unwrap().len(), 1, "the empty second batch is not audited");
+}
+
+#[test]
+fn short_ids_that_collide_are_lengthened() {
+    let mut s = Store::open_in_memory().unwrap();
+    let a = Incident { fingerprint: "abcdef01".into(), ..Default::default() };
+    let b = Incident { fingerprint: "abcdef02".into(), ..Default::default() };
+    let (e1, e2) = (event("1"), event("2"));
+    let no_rank = |_: &mut [Incident], _: Millis, _: Option<Millis>| {};
+    let done = s.ingest_batch(&batch(&[a, b], &[(0, &e1), (1, &e2)], false), &no_rank, "t", 1).unwrap();
+    assert_eq!(done.ids, ["INC-ABCDEF", "INC-ABCDEF02"]);
 }
 
 #[test]
@@ -119,22 +168,49 @@ fn aggregates_follow_events_across_batches_and_resolved_incidents_regress() {
         release: Some(release.into()),
         ..Default::default()
     };
-    let first = [ev("1", 60_000, "u1", "r1"), ev("2", 61_000, "u2", "r1")];
-    let batch: Vec<NewEvent> = first.iter().map(|e| NewEvent { event: e, incident_id: "A" }).collect();
-    s.ingest(&batch, &[incident("A", 0.0)], &rank, "t", 1).unwrap();
-    let a = s.incident("A").unwrap().unwrap();
+    let first = [ev("1", 60_000, "user:01", "r1"), ev("2", 61_000, "user:02", "r1")];
+    let id = "INC-FP-A";
+    s.ingest_batch(&batch(&[incident("A", 0.0)], &[(0, &first[0]), (0, &first[1])], false), &rank, "t", 1).unwrap();
+    let a = s.incident(id).unwrap().unwrap();
     assert_eq!((a.count, a.users, a.first_seen, a.last_seen, a.rate.clone()), (2, 2, 60_000, 61_000, vec![2]));
     assert_eq!(a.releases, ["r1"]);
     // Someone resolves it; events of a new release bring it back.
     let mut resolved = a.clone();
     resolved.status = IncidentStatus::Resolved;
     s.put_incidents(&[resolved]).unwrap();
-    let second = [ev("3", 180_000, "u1", "r2")];
-    let batch: Vec<NewEvent> = second.iter().map(|e| NewEvent { event: e, incident_id: "A" }).collect();
-    s.ingest(&batch, &[incident("A", 0.0)], &rank, "t", 2).unwrap();
-    let a = s.incident("A").unwrap().unwrap();
+    let second = [ev("3", 180_000, "user:01", "r2")];
+    s.ingest_batch(&batch(&[incident("A", 0.0)], &[(0, &second[0])], false), &rank, "t", 2).unwrap();
+    let a = s.incident(id).unwrap().unwrap();
     assert_eq!((a.count, a.users, a.rate.clone()), (3, 2, vec![2, 0, 1]));
     assert_eq!(a.status, IncidentStatus::Regressed);
     assert_eq!(a.releases, ["r1", "r2"]);
     assert_eq!(a.score, 3.0, "ranked in the same transaction");
+}
+
+#[test]
+fn a_version_2_store_migrates_its_events_into_keys_and_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for (v, sql) in migrations::MIGRATIONS.iter().take(2) {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", v).unwrap();
+        }
+        let body =
+            serde_json::to_string(&ErrorEvent { id: "e1".into(), timestamp: 5, release: Some("r".into()), ..Default::default() }).unwrap();
+        conn.execute(
+            "INSERT INTO incidents VALUES ('A', 'fp', 'open', 1, 5, 5, 1.0, ?1)",
+            [serde_json::to_string(&incident("A", 1.0)).unwrap()],
+        )
+        .unwrap();
+        conn.execute("INSERT INTO events VALUES ('e1', 'A', 5, ?1)", [body]).unwrap();
+        conn.execute("INSERT INTO incident_users VALUES ('A', 'user:00000000000000ff')", []).unwrap();
+    }
+    let s = Store::open(&path).unwrap();
+    assert!(s.has_event("e1").unwrap());
+    assert_eq!(s.event_count().unwrap(), 1);
+    assert_eq!(s.samples("A").unwrap()[0].release.as_deref(), Some("r"));
+    let known: i64 = s.conn.query_row("SELECT count(*) FROM user_keys WHERE h = ?1", [user_key("A", 0xff)], |r| r.get(0)).unwrap();
+    assert_eq!(known, 1, "the user key is the one ingest computes");
 }

@@ -4,16 +4,25 @@
 //! the store as events arrive (`Store::ingest`), so they stay right across
 //! any number of ingests and processes.
 
-use super::fingerprint::fingerprint;
+use super::fingerprint::Grouper;
 use crate::model::{ErrorEvent, Incident, IncidentStatus, Millis, StackFrame};
 
-/// The incident an event starts, before any aggregation.
+/// The incident an event starts, before any aggregation (built-in grouping).
 pub fn skeleton(ev: &ErrorEvent) -> Incident {
-    let g = fingerprint(ev);
+    skeleton_with(&Grouper::default(), ev)
+}
+
+/// The incident an event starts under a grouping configuration.
+pub fn skeleton_with(grouper: &Grouper, ev: &ErrorEvent) -> Incident {
+    let mut buf = String::new();
+    let rule = grouper.components_into(ev, &mut buf);
+    let g = grouper.fingerprint(ev);
+    let title = rule.and_then(|r| grouper.rule_title(r)).map(str::to_string).unwrap_or_else(|| ev.title());
     Incident {
         id: Incident::short_id(&g.hash),
         fingerprint: g.hash,
-        title: ev.title(),
+        grouping_version: grouper.version().to_string(),
+        title,
         culprit: ev.culprit().map(culprit_name),
         status: IncidentStatus::Open,
         first_seen: ev.timestamp,

@@ -1,0 +1,328 @@
+//! Writing ingested events: one transaction per batch.
+//!
+//! The store does not keep every event. It keeps what an incident console
+//! needs, at a cost per event of one small insert:
+//! - a 64-bit key per event id (`event_keys`), so re-ingesting is harmless;
+//! - per incident: counts, first/last seen, distinct users (a 64-bit key per
+//!   incident and user, `user_keys`), per-minute counts, tenants, regions,
+//!   releases and flags;
+//! - a few whole events per incident and release (`samples`): the
+//!   representative (the first) and the next ones up to
+//!   [`SAMPLES_PER_RELEASE`], so the Incident view can show the stack of
+//!   each deploy.
+//!
+//! Keys are the first 8 bytes of a SHA-256; two different ids share a key
+//! with probability n²/2⁶⁵ (one in 37 million for a million events), and
+//! then the second counts as a duplicate.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use rusqlite::{Transaction, params};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{Ranker, Result, Store, StoreError, append_audit, one, upsert_incident};
+use crate::model::{ErrorEvent, Incident, IncidentStatus, Millis};
+
+/// Whole events kept per incident and release.
+pub const SAMPLES_PER_RELEASE: u32 = 3;
+
+/// How many minutes of per-minute rate an incident keeps (24 hours).
+pub const RATE_MINUTES: usize = 24 * 60;
+
+/// No value (for the interned dimension indices of [`EventKey`]).
+pub const NONE: u32 = u32::MAX;
+
+fn key64(parts: &[&[u8]]) -> i64 {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+        h.update([0]);
+    }
+    let d = h.finalize();
+    i64::from_be_bytes(d[..8].try_into().expect("a sha256 digest has 32 bytes"))
+}
+
+/// The dedup key of an event id.
+pub fn event_key(id: &str) -> i64 {
+    key64(&[b"event", id.as_bytes()])
+}
+
+/// The distinct-user key of a user (its keyed hash) within an incident.
+pub fn user_key(incident_id: &str, user: u64) -> i64 {
+    key64(&[b"user", incident_id.as_bytes(), &user.to_be_bytes()])
+}
+
+/// Parses a stored user key (`user:0123456789abcdef`) into its number.
+pub fn parse_user(text: &str) -> Option<u64> {
+    u64::from_str_radix(text.strip_prefix("user:")?, 16).ok()
+}
+
+/// One incident a batch touches: found by fingerprint, or created from the
+/// skeleton (made from its first event).
+#[derive(Debug, Clone)]
+pub struct BatchIncident {
+    pub skeleton: Incident,
+}
+
+/// One event, reduced to what the aggregates need. Dimension values are
+/// indices into [`Batch::strings`] ([`NONE`] when absent).
+#[derive(Debug, Clone, Copy)]
+pub struct EventKey {
+    pub key: i64,
+    /// Index into [`Batch::incidents`].
+    pub incident: u32,
+    pub ts: Millis,
+    pub user: Option<u64>,
+    pub tenant: u32,
+    pub region: u32,
+    pub release: u32,
+    /// Index into [`Batch::flag_sets`], or [`NONE`].
+    pub flags: u32,
+}
+
+/// Events to write in one transaction.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub incidents: Vec<BatchIncident>,
+    pub strings: Vec<String>,
+    /// Sets of `key=variant` strings (indices into `strings`).
+    pub flag_sets: Vec<Vec<u32>>,
+    pub events: Vec<EventKey>,
+    /// Whole events to keep, with the index of their incident.
+    pub samples: Vec<(u32, ErrorEvent)>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+    pub fn clear(&mut self) {
+        self.incidents.clear();
+        self.strings.clear();
+        self.flag_sets.clear();
+        self.events.clear();
+        self.samples.clear();
+    }
+}
+
+/// What one ingest batch did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ingested {
+    pub added: usize,
+    /// The id of each of the batch's incidents, in order.
+    pub ids: Vec<String>,
+    /// Incidents that got new events.
+    pub touched: Vec<String>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Delta {
+    count: u64,
+    users: u64,
+    first: Millis,
+    last: Millis,
+}
+
+impl Store {
+    /// Writes a batch in one transaction: resolves or creates its incidents,
+    /// skips events already stored, updates each touched incident's
+    /// aggregates (a resolved incident that gets new events is marked
+    /// regressed), keeps samples, re-ranks every incident with `rank`, and
+    /// appends one audit entry.
+    pub fn ingest_batch(&mut self, batch: &Batch, rank: Ranker<'_>, actor: &str, at: Millis) -> Result<Ingested> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let ids = batch.incidents.iter().map(|b| resolve_incident(&tx, &b.skeleton)).collect::<Result<Vec<String>>>()?;
+        let mut deltas = vec![Delta { first: Millis::MAX, last: Millis::MIN, ..Default::default() }; ids.len()];
+        let mut minutes: HashMap<(u32, i64), i64> = HashMap::new();
+        let mut pairs: HashSet<(u32, u64)> = HashSet::new();
+        let mut dims: HashSet<(u32, &'static str, u32)> = HashSet::new();
+        let mut releases: HashMap<u32, Millis> = HashMap::new();
+        let mut added = 0;
+        {
+            // One statement for the whole batch; it returns the keys it added.
+            let mut new = insert_keys(&tx, "event_keys", batch.events.iter().map(|e| e.key))?;
+            for e in &batch.events {
+                if !new.remove(&e.key) {
+                    continue;
+                }
+                added += 1;
+                let d = &mut deltas[e.incident as usize];
+                d.count += 1;
+                d.first = d.first.min(e.ts);
+                d.last = d.last.max(e.ts);
+                *minutes.entry((e.incident, e.ts.div_euclid(60_000))).or_default() += 1;
+                if let Some(u) = e.user {
+                    pairs.insert((e.incident, u));
+                }
+                for (kind, v) in [("tenant", e.tenant), ("region", e.region), ("release", e.release)] {
+                    if v != NONE {
+                        dims.insert((e.incident, kind, v));
+                    }
+                }
+                if e.flags != NONE {
+                    for f in &batch.flag_sets[e.flags as usize] {
+                        dims.insert((e.incident, "flag", *f));
+                    }
+                }
+                if e.release != NONE {
+                    let r = releases.entry(e.release).or_insert(e.ts);
+                    *r = (*r).min(e.ts);
+                }
+            }
+        }
+        if added > 0 {
+            let keyed: HashMap<i64, u32> = pairs.iter().map(|(inc, u)| (user_key(&ids[*inc as usize], *u), *inc)).collect();
+            for k in insert_keys(&tx, "user_keys", keyed.keys().copied())? {
+                if let Some(inc) = keyed.get(&k) {
+                    deltas[*inc as usize].users += 1;
+                }
+            }
+            let mut minute = tx.prepare_cached(
+                "INSERT INTO incident_minutes(incident_id, minute, n) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(incident_id, minute) DO UPDATE SET n = n + excluded.n",
+            )?;
+            for ((inc, m), n) in &minutes {
+                minute.execute(params![ids[*inc as usize], m, n])?;
+            }
+            let mut dim = tx.prepare_cached("INSERT OR IGNORE INTO incident_dims(incident_id, kind, value) VALUES (?1, ?2, ?3)")?;
+            for (inc, kind, v) in &dims {
+                dim.execute(params![ids[*inc as usize], kind, batch.strings[*v as usize]])?;
+            }
+            let mut release = tx.prepare_cached(
+                "INSERT INTO releases(release, first_seen) VALUES (?1, ?2)
+                 ON CONFLICT(release) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen)",
+            )?;
+            for (r, ts) in &releases {
+                release.execute(params![batch.strings[*r as usize], ts])?;
+            }
+        }
+        {
+            let mut sample =
+                tx.prepare_cached("INSERT OR IGNORE INTO samples(incident_id, id, ts, release, body) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+            for (inc, ev) in &batch.samples {
+                sample.execute(params![ids[*inc as usize], ev.id, ev.timestamp, ev.release, serde_json::to_string(ev)?])?;
+            }
+        }
+        let mut touched = BTreeSet::new();
+        if added > 0 {
+            for (i, d) in deltas.iter().enumerate().filter(|(_, d)| d.count > 0) {
+                let id = &ids[i];
+                let mut inc = one::<Incident>(&tx, "incidents", "SELECT id, body FROM incidents WHERE id = ?1", id)?
+                    .ok_or_else(|| StoreError::NotFound { what: "incident", id: id.clone() })?;
+                if inc.status == IncidentStatus::Resolved && inc.count > 0 {
+                    inc.status = IncidentStatus::Regressed;
+                }
+                inc.first_seen = if inc.count == 0 { d.first } else { inc.first_seen.min(d.first) };
+                inc.last_seen = if inc.count == 0 { d.last } else { inc.last_seen.max(d.last) };
+                inc.count += d.count;
+                inc.users += d.users;
+                refresh(&tx, &mut inc)?;
+                upsert_incident(&tx, &inc)?;
+                touched.insert(id.clone());
+            }
+            let mut all: Vec<Incident> = super::list(&tx, "incidents", "SELECT id, body FROM incidents")?;
+            let now: Millis = tx.query_row("SELECT coalesce(max(last_seen), 0) FROM incidents", [], |r| r.get(0))?;
+            let (n_releases, newest): (i64, Option<Millis>) =
+                tx.query_row("SELECT count(*), max(first_seen) FROM releases", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            // With a single release nothing is "new since the deploy".
+            rank(&mut all, now, if n_releases >= 2 { newest } else { None });
+            for inc in &all {
+                upsert_incident(&tx, inc)?;
+            }
+            #[derive(Serialize)]
+            struct Payload<'a> {
+                events: usize,
+                incidents: &'a BTreeSet<String>,
+            }
+            append_audit(&tx, at, actor, "ingest", "events", &Payload { events: added, incidents: &touched })?;
+        }
+        tx.commit()?;
+        Ok(Ingested { added, ids, touched: touched.into_iter().collect() })
+    }
+
+    /// How many samples an incident (by fingerprint) keeps of a release.
+    pub fn sample_count(&self, fingerprint: &str, release: Option<&str>) -> Result<u32> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM samples s JOIN incidents i ON s.incident_id = i.id WHERE i.fingerprint = ?1 AND s.release IS ?2",
+            params![fingerprint, release],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// The whole events kept for an incident, oldest first.
+    pub fn samples(&self, incident_id: &str) -> Result<Vec<ErrorEvent>> {
+        let mut stmt = self.conn.prepare_cached("SELECT id, body FROM samples WHERE incident_id = ?1 ORDER BY ts, id")?;
+        let rows = stmt.query_map([incident_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, body) = row?;
+            out.push(super::decode("samples", id, &body)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Inserts keys into a key table (sorted, so the B-tree fills in order) and
+/// returns the ones that were not there.
+fn insert_keys(tx: &Transaction<'_>, table: &str, keys: impl Iterator<Item = i64>) -> Result<HashSet<i64>> {
+    use rusqlite::types::Value;
+    let mut keys: Vec<i64> = keys.collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let values: std::rc::Rc<Vec<Value>> = std::rc::Rc::new(keys.into_iter().map(Value::Integer).collect());
+    let mut stmt = tx.prepare_cached(&format!("INSERT OR IGNORE INTO {table}(h) SELECT value FROM rarray(?1) RETURNING h"))?;
+    let rows = stmt.query_map([values], |r| r.get::<_, i64>(0))?;
+    Ok(rows.collect::<rusqlite::Result<HashSet<i64>>>()?)
+}
+
+/// The incident of a fingerprint, created from the skeleton when new. A new
+/// incident's short id is lengthened when another fingerprint has it already.
+fn resolve_incident(tx: &Transaction<'_>, skeleton: &Incident) -> Result<String> {
+    use rusqlite::OptionalExtension;
+    let found: Option<String> =
+        tx.query_row("SELECT id FROM incidents WHERE fingerprint = ?1", [&skeleton.fingerprint], |r| r.get(0)).optional()?;
+    if let Some(id) = found {
+        return Ok(id);
+    }
+    let mut inc = skeleton.clone();
+    let mut len = 6;
+    loop {
+        inc.id = format!("INC-{}", skeleton.fingerprint[..len.min(skeleton.fingerprint.len())].to_ascii_uppercase());
+        let taken: Option<i64> = tx.query_row("SELECT 1 FROM incidents WHERE id = ?1", [&inc.id], |r| r.get(0)).optional()?;
+        if taken.is_none() || len >= skeleton.fingerprint.len() {
+            break;
+        }
+        len += 2;
+    }
+    inc.count = 0;
+    upsert_incident(tx, &inc)?;
+    Ok(inc.id)
+}
+
+/// Re-reads an incident's rate series and dimensions from the aggregate tables.
+fn refresh(tx: &Transaction<'_>, inc: &mut Incident) -> Result<()> {
+    let id = inc.id.clone();
+    let dims = |kind: &str| -> Result<Vec<String>> {
+        let mut stmt = tx.prepare_cached("SELECT value FROM incident_dims WHERE incident_id = ?1 AND kind = ?2 ORDER BY value")?;
+        let rows = stmt.query_map(params![id, kind], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    };
+    inc.tenants = dims("tenant")?;
+    inc.regions = dims("region")?;
+    inc.releases = dims("release")?;
+    inc.flags = dims("flag")?;
+    let last_minute = inc.last_seen.div_euclid(60_000);
+    let first_minute = (last_minute - RATE_MINUTES as i64 + 1).max(inc.first_seen.div_euclid(60_000));
+    let mut rate = vec![0u32; (last_minute - first_minute + 1).max(0) as usize];
+    let mut stmt = tx.prepare_cached("SELECT minute, n FROM incident_minutes WHERE incident_id = ?1 AND minute >= ?2")?;
+    for row in stmt.query_map(params![id, first_minute], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+        let (m, n) = row?;
+        if let Some(slot) = rate.get_mut((m - first_minute) as usize) {
+            *slot = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+    }
+    inc.rate_start = first_minute * 60_000;
+    inc.rate = rate;
+    Ok(())
+}
