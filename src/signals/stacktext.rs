@@ -95,6 +95,38 @@ pub fn detect(text: &str) -> Option<Lang> {
     None
 }
 
+/// The exception chain of an error reported as type, message and stack text
+/// (OpenTelemetry's `exception.*` attributes, Suture's JSON lines): the chain
+/// the text holds, with the reported type and message taking precedence for
+/// the escaping exception; a single exception without frames when the text is
+/// absent or not a trace. Empty when all three are absent. Values are not
+/// scrubbed here.
+pub fn reported_chain(kind: Option<&str>, message: Option<&str>, stack: Option<&str>) -> Vec<ExceptionInfo> {
+    let mut chain = stack.and_then(parse).map(|p| p.exceptions).unwrap_or_default();
+    if chain.is_empty() {
+        if kind.is_none() && message.is_none() && stack.is_none() {
+            return chain;
+        }
+        chain.push(ExceptionInfo { kind: "Error".into(), ..ExceptionInfo::default() });
+    }
+    if let Some(last) = chain.last_mut() {
+        if let Some(k) = kind.filter(|k| !k.is_empty()) {
+            (last.kind, last.module) = split_type_name(k);
+        }
+        if let Some(m) = message {
+            last.value = m.to_string();
+        }
+    }
+    chain
+}
+
+/// Splits a reported type name the way trace headers are split: a dotted name
+/// (`java.lang.IllegalStateException`) becomes (`IllegalStateException`,
+/// `Some("java.lang")`); anything else (`*errors.errorString`) stays whole.
+pub fn split_type_name(name: &str) -> (String, Option<String>) {
+    if is_dotted_name(name) { split_type(name) } else { (name.to_string(), None) }
+}
+
 /// Splits `pkg.mod.Type` into (`Type`, `Some("pkg.mod")`), the way Sentry's
 /// SDKs report exception types for Python and Java.
 fn split_type(qualified: &str) -> (String, Option<String>) {
@@ -196,6 +228,20 @@ mod tests {
         assert_eq!(p.exceptions[0].frames.len(), MAX_FRAMES);
         assert_eq!(p.exceptions[0].frames.last().unwrap().lineno, Some(MAX_FRAMES as u32 + 10));
         assert_eq!(p.exceptions.last().unwrap().value, format!("{}", MAX_EXCEPTIONS + 4));
+    }
+
+    #[test]
+    fn reported_type_and_message_win_over_the_text() {
+        let text = fixture("java_caused_by.txt");
+        let chain = reported_chain(Some("java.lang.reflect.UndeclaredThrowableException"), Some("m"), Some(&text));
+        assert_eq!(chain.len(), 4);
+        let last = chain.last().unwrap();
+        assert_eq!((last.kind.as_str(), last.module.as_deref(), last.value.as_str()), ("UndeclaredThrowableException", Some("java.lang.reflect"), "m"));
+        assert_eq!(last.frames.len(), 5);
+        let plain = reported_chain(Some("*errors.errorString"), None, Some("not a trace"));
+        assert_eq!((plain[0].kind.as_str(), plain[0].value.as_str(), plain[0].frames.len()), ("*errors.errorString", "", 0));
+        assert_eq!(reported_chain(None, Some("boom"), None)[0].kind, "Error");
+        assert!(reported_chain(None, None, None).is_empty());
     }
 
     #[test]
