@@ -5,6 +5,7 @@
 //! Identifiers of people are replaced by keyed hashes (see [`redact`]) before
 //! an event leaves this module, so raw values never reach the store.
 
+pub mod detect;
 pub mod jsonl;
 pub mod otlp;
 pub mod redact;
