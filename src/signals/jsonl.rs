@@ -195,7 +195,7 @@ pub fn parse_line(line: &str, redactor: &Redactor) -> Result<ErrorEvent, String>
 
 /// Epoch milliseconds; a number that reads as seconds is refused with a hint.
 fn millis(ms: f64) -> Result<i64, String> {
-    if !ms.is_finite() || ms < 0.0 || ms > 253_402_300_800_000.0 {
+    if !(0.0..=253_402_300_800_000.0).contains(&ms) {
         return Err(format!("timestamp {ms} is not epoch milliseconds"));
     }
     // 1e9..1e10 ms is January to April 1970, but as seconds it is 2001 to 2286.
@@ -267,8 +267,14 @@ mod tests {
         let ev = parse_line(EXAMPLE, &r()).unwrap();
         assert_eq!(ev.timestamp, 1_795_168_800_000);
         assert_eq!(ev.id.len(), 32);
-        assert_eq!((ev.service.as_deref(), ev.environment.as_deref(), ev.release.as_deref()), (Some("shop"), Some("production"), Some("9c4e7b1")));
-        assert_eq!((ev.tenant.as_deref(), ev.region.as_deref(), ev.transaction.as_deref()), (Some("acme"), Some("eu-west-1"), Some("POST /orders/quote")));
+        assert_eq!(
+            (ev.service.as_deref(), ev.environment.as_deref(), ev.release.as_deref()),
+            (Some("shop"), Some("production"), Some("9c4e7b1"))
+        );
+        assert_eq!(
+            (ev.tenant.as_deref(), ev.region.as_deref(), ev.transaction.as_deref()),
+            (Some("acme"), Some("eu-west-1"), Some("POST /orders/quote"))
+        );
         assert_eq!(ev.user, Some(r().hash("user", "u-17")));
         assert_eq!(ev.tags, [("attempt".to_string(), "2".to_string()), ("request_id".to_string(), "r-81".to_string())]);
         assert_eq!(ev.flags, [("legacy-tax-rounding".to_string(), "off".to_string()), ("new-cart".to_string(), "on".to_string())]);
@@ -297,7 +303,8 @@ mod tests {
         assert_eq!(kinds, ["OSError", "JSONDecodeError", "ValueError", "KeyError"]);
         assert_eq!(ev.title(), "KeyError: 'port'", "the trace's own message stands");
         assert_eq!(ev.primary_exception().unwrap().frames.len(), 2);
-        let line = serde_json::json!({"timestamp": 1, "exception": {"type": "LookupError", "value": "v", "handled": true, "stacktrace": stack}});
+        let line =
+            serde_json::json!({"timestamp": 1, "exception": {"type": "LookupError", "value": "v", "handled": true, "stacktrace": stack}});
         let ev = parse_line(&line.to_string(), &r()).unwrap();
         let top = ev.primary_exception().unwrap();
         assert_eq!((top.kind.as_str(), top.value.as_str(), top.handled), ("LookupError", "v", Some(true)));

@@ -346,7 +346,9 @@ impl RawAny<'_> {
             return Value::Array(a.values.iter().map(RawAny::json).collect());
         }
         if let Some(kv) = &self.kvlist_value {
-            return Value::Object(kv.values.iter().map(|kv| (kv.key.to_string(), kv.value.as_ref().map_or(Value::Null, RawAny::json))).collect());
+            return Value::Object(
+                kv.values.iter().map(|kv| (kv.key.to_string(), kv.value.as_ref().map_or(Value::Null, RawAny::json))).collect(),
+            );
         }
         if let Some(b) = self.bool_value {
             return Value::Bool(b);

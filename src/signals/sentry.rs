@@ -359,7 +359,9 @@ mod tests {
     #[test]
     fn broken_arrays_keep_what_was_read() {
         let r = Redactor::new([7; 32]);
-        for (input, read) in [("", 0), ("{}", 0), ("[1,", 1), (r#"[{"event_id":"a","timestamp":1,"message":"m"}"#, 1), ("[1] [2]", 1), ("[1 2]", 1)] {
+        for (input, read) in
+            [("", 0), ("{}", 0), ("[1,", 1), (r#"[{"event_id":"a","timestamp":1,"message":"m"}"#, 1), ("[1] [2]", 1), ("[1 2]", 1)]
+        {
             let mut n = 0;
             let res = parse_events_array(input.as_bytes(), &r, &mut |_| n += 1);
             assert!(res.is_err(), "{input:?}");

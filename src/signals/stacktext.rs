@@ -236,7 +236,10 @@ mod tests {
         let chain = reported_chain(Some("java.lang.reflect.UndeclaredThrowableException"), Some("m"), Some(&text));
         assert_eq!(chain.len(), 4);
         let last = chain.last().unwrap();
-        assert_eq!((last.kind.as_str(), last.module.as_deref(), last.value.as_str()), ("UndeclaredThrowableException", Some("java.lang.reflect"), "m"));
+        assert_eq!(
+            (last.kind.as_str(), last.module.as_deref(), last.value.as_str()),
+            ("UndeclaredThrowableException", Some("java.lang.reflect"), "m")
+        );
         assert_eq!(last.frames.len(), 5);
         let plain = reported_chain(Some("*errors.errorString"), None, Some("not a trace"));
         assert_eq!((plain[0].kind.as_str(), plain[0].value.as_str(), plain[0].frames.len()), ("*errors.errorString", "", 0));
@@ -263,7 +266,8 @@ mod bad_input {
     #[test]
     fn long_inputs_stay_linear() {
         // Each of these would be quadratic with a naive rescan per line.
-        let many_more = format!("java.lang.Error: x\n{}{}", "\tat a.B.c(B.java:1)\n".repeat(5000), "Caused by: a.E\n\t... 5000 more\n".repeat(5000));
+        let many_more =
+            format!("java.lang.Error: x\n{}{}", "\tat a.B.c(B.java:1)\n".repeat(5000), "Caused by: a.E\n\t... 5000 more\n".repeat(5000));
         let start = std::time::Instant::now();
         let p = parse(&many_more).unwrap();
         assert!(p.exceptions.len() <= MAX_EXCEPTIONS);

@@ -140,13 +140,11 @@ fn bad_records_are_rejected_by_location_and_the_rest_go_on() {
 
 #[test]
 fn info_logs_are_skipped_and_error_logs_with_a_body_are_message_events() {
-    let out = both(&doc(
-        r#"{"timeUnixNano":"1000000","severityNumber":9,"body":{"stringValue":"started"}},
+    let out = both(&doc(r#"{"timeUnixNano":"1000000","severityNumber":9,"body":{"stringValue":"started"}},
            {"timeUnixNano":"2000000","severityNumber":17,"body":{"stringValue":""}},
            {"observedTimeUnixNano":3000000,"severityText":"ERROR","body":{"stringValue":"db down for ann@example.com"}},
            {"timeUnixNano":"0","observedTimeUnixNano":"4000000","severityNumber":"SEVERITY_NUMBER_FATAL","body":{"kvlistValue":{"values":[{"key":"a","value":{"intValue":"1"}}]}}},
-           {"timeUnixNano":5000000,"severityNumber":13,"attributes":[{"key":"exception.message","value":{"stringValue":"slow"}}]}"#,
-    ));
+           {"timeUnixNano":5000000,"severityNumber":13,"attributes":[{"key":"exception.message","value":{"stringValue":"slow"}}]}"#));
     assert_eq!((&out[0], &out[1]), (&Outcome::Skipped, &Outcome::Skipped));
     let ev = event(&out[2]);
     assert_eq!((ev.timestamp, ev.level), (3, Level::Error));
@@ -161,8 +159,7 @@ fn info_logs_are_skipped_and_error_logs_with_a_body_are_message_events() {
 
 #[test]
 fn attribute_values_of_every_kind_become_tags_and_known_keys_map_to_fields() {
-    let out = both(&doc(
-        r#"{"timeUnixNano":"1","traceId":"0AF7651916CD43DD8448EB211C80319C","spanId":"","attributes":[
+    let out = both(&doc(r#"{"timeUnixNano":"1","traceId":"0AF7651916CD43DD8448EB211C80319C","spanId":"","attributes":[
             {"key":"exception.type","value":{"stringValue":"java.lang.IllegalStateException"}},
             {"key":"exception.escaped","value":{"boolValue":true}},
             {"key":"event.id","value":{"stringValue":"evt-1"}},
@@ -183,27 +180,32 @@ fn attribute_values_of_every_kind_become_tags_and_known_keys_map_to_fields() {
             {"key":"bytes","value":{"bytesValue":"aGk="}},
             {"key":"empty","value":{}},
             {"key":"none"},
-            {"key":"secret","value":{"stringValue":"Bearer abcdefghijklmnop"}}]}"#,
-    ));
+            {"key":"secret","value":{"stringValue":"Bearer abcdefghijklmnop"}}]}"#));
     let ev = event(&out[0]);
     assert_eq!(ev.id, "evt-1");
     let e = ev.primary_exception().unwrap();
     assert_eq!((e.kind.as_str(), e.module.as_deref(), e.handled), ("IllegalStateException", Some("java.lang"), Some(false)));
     assert_eq!(ev.user, Some(r().hash("user", "u-1")));
-    assert_eq!((ev.tenant.as_deref(), ev.region.as_deref(), ev.transaction.as_deref()), (Some("acme"), Some("eu-west-1"), Some("/orders/{id}")));
+    assert_eq!(
+        (ev.tenant.as_deref(), ev.region.as_deref(), ev.transaction.as_deref()),
+        (Some("acme"), Some("eu-west-1"), Some("/orders/{id}"))
+    );
     assert_eq!(ev.flags, [("new-cart".to_string(), "on".to_string())]);
     let tags: Vec<(&str, &str)> = ev.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    assert_eq!(&tags[..9], [
-        ("arr", r#"["a",true]"#),
-        ("b", "false"),
-        ("bytes", "aGk="),
-        ("d", "1.5"),
-        ("i1", "42"),
-        ("i2", "-7"),
-        ("kv", r#"{"k":"v"}"#),
-        ("nan", "NaN"),
-        ("s", "x"),
-    ]);
+    assert_eq!(
+        &tags[..9],
+        [
+            ("arr", r#"["a",true]"#),
+            ("b", "false"),
+            ("bytes", "aGk="),
+            ("d", "1.5"),
+            ("i1", "42"),
+            ("i2", "-7"),
+            ("kv", r#"{"k":"v"}"#),
+            ("nan", "NaN"),
+            ("s", "x"),
+        ]
+    );
     assert!(ev.tag("secret").unwrap().starts_with("Bearer [token:"));
     assert_eq!(ev.tag("trace_id"), Some("0af7651916cd43dd8448eb211c80319c"));
     assert_eq!((ev.tag("span_id"), ev.tag("empty"), ev.tag("none")), (None, None, None));
@@ -276,10 +278,8 @@ fn deep_nesting_is_rejected_without_overflowing_the_stack() {
 
 #[test]
 fn nul_bytes_and_escape_sequences_are_data() {
-    let out = both(&doc(
-        r#"{"timeUnixNano":"1","severityNumber":17,"body":{"stringValue":"a\u0000b \u001b[2J\u001b]0;pwned\u0007"},
-            "attributes":[{"key":"k\u0000","value":{"stringValue":"\u0000"}}]}"#,
-    ));
+    let out = both(&doc(r#"{"timeUnixNano":"1","severityNumber":17,"body":{"stringValue":"a\u0000b \u001b[2J\u001b]0;pwned\u0007"},
+            "attributes":[{"key":"k\u0000","value":{"stringValue":"\u0000"}}]}"#));
     let ev = event(&out[0]);
     assert_eq!(ev.message.as_deref(), Some("a\0b \u{1b}[2J\u{1b}]0;pwned\u{7}"));
     assert_eq!(ev.tag("k\0"), Some("\0"));

@@ -25,7 +25,14 @@ fn is_library(path: &str, module: Option<&str>) -> bool {
     if module.is_some_and(|m| m == "runtime" || m.starts_with("runtime/")) {
         return true;
     }
-    const GOROOTS: [&str; 6] = ["/usr/local/go/src/", "/usr/lib/go/src/", "/usr/local/Cellar/go/", "/opt/homebrew/Cellar/go/", "/snap/go/", "C:/Program Files/Go/src/"];
+    const GOROOTS: [&str; 6] = [
+        "/usr/local/go/src/",
+        "/usr/lib/go/src/",
+        "/usr/local/Cellar/go/",
+        "/opt/homebrew/Cellar/go/",
+        "/snap/go/",
+        "C:/Program Files/Go/src/",
+    ];
     GOROOTS.iter().any(|r| path.starts_with(r))
         || path.contains("/pkg/mod/")
         || (path.starts_with("/usr/lib/go-") && path.contains("/src/"))
@@ -141,7 +148,11 @@ mod tests {
         assert_eq!((ex[0].kind.as_str(), ex[0].value.as_str()), ("runtime error", "index out of range [5] with length 3"));
         assert_eq!(
             frames(&ex[0]),
-            [("main".into(), "main".into(), 12, None), ("pick".into(), "main".into(), 7, None), ("(*Server).handle".into(), "main".into(), 42, None)]
+            [
+                ("main".into(), "main".into(), 12, None),
+                ("pick".into(), "main".into(), 7, None),
+                ("(*Server).handle".into(), "main".into(), 42, None)
+            ]
         );
         assert_eq!(ex[0].frames[2].filename.as_deref(), Some("/home/u/app/server.go"));
     }
@@ -165,11 +176,19 @@ mod tests {
     #[test]
     fn plain_panic_and_fatal_error() {
         let ex = parse(&fixture("go_custom.txt"));
-        assert_eq!((ex[0].kind.as_str(), ex[0].value.as_str()), ("panic", "load config: open /etc/shop/config.yaml: no such file or directory"));
+        assert_eq!(
+            (ex[0].kind.as_str(), ex[0].value.as_str()),
+            ("panic", "load config: open /etc/shop/config.yaml: no such file or directory")
+        );
         assert_eq!(frames(&ex[0]).iter().map(|f| f.0.as_str()).collect::<Vec<_>>(), ["main", "main.func1", "mustLoad"]);
-        let ex = parse("fatal error: concurrent map writes\n\ngoroutine 7 [running]:\nruntime.throw({0x4c1, 0x15})\n\t/usr/local/go/src/runtime/panic.go:1023 +0x5c\nmain.Map[...].Put(...)\n\t/app/m.go:9\n");
+        let ex = parse(
+            "fatal error: concurrent map writes\n\ngoroutine 7 [running]:\nruntime.throw({0x4c1, 0x15})\n\t/usr/local/go/src/runtime/panic.go:1023 +0x5c\nmain.Map[...].Put(...)\n\t/app/m.go:9\n",
+        );
         assert_eq!((ex[0].kind.as_str(), ex[0].value.as_str()), ("fatal error", "concurrent map writes"));
-        assert_eq!(frames(&ex[0]), [("Map[...].Put".into(), "main".into(), 9, None), ("throw".into(), "runtime".into(), 1023, Some(false))]);
+        assert_eq!(
+            frames(&ex[0]),
+            [("Map[...].Put".into(), "main".into(), 9, None), ("throw".into(), "runtime".into(), 1023, Some(false))]
+        );
     }
 
     #[test]

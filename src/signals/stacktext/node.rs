@@ -102,7 +102,11 @@ pub(super) fn parse(text: &str) -> Vec<ExceptionInfo> {
     // The header runs back from the first frame to a blank line (which ends
     // Node's uncaught-error preamble) or the start.
     let start = lines[..first_frame].iter().rposition(|l| l.trim().is_empty()).map_or(0, |i| i + 1);
-    let mut blocks = vec![Block { header: lines[start..first_frame].iter().map(|l| l.trim().to_string()).collect(), frames: Vec::new(), frames_done: false }];
+    let mut blocks = vec![Block {
+        header: lines[start..first_frame].iter().map(|l| l.trim().to_string()).collect(),
+        frames: Vec::new(),
+        frames_done: false,
+    }];
     for line in &lines[first_frame..] {
         let t = line.trim();
         if let Some(header) = t.strip_prefix("[cause]: ") {

@@ -177,7 +177,9 @@ mod tests {
         // A bare type, a multi-line message, and a traceback cut short.
         let ex = parse("Traceback (most recent call last):\n  File \"a.py\", line 1, in f\nKeyboardInterrupt\n");
         assert_eq!((ex[0].kind.as_str(), ex[0].value.as_str()), ("KeyboardInterrupt", ""));
-        let ex = parse("Traceback (most recent call last):\n  File \"a.py\", line 1, in f\nsqlalchemy.exc.OperationalError: (x) no such table\n[SQL: SELECT 1]\n");
+        let ex = parse(
+            "Traceback (most recent call last):\n  File \"a.py\", line 1, in f\nsqlalchemy.exc.OperationalError: (x) no such table\n[SQL: SELECT 1]\n",
+        );
         assert_eq!(ex[0].value, "(x) no such table\n[SQL: SELECT 1]");
         let ex = parse("Traceback (most recent call last):\n  File \"a.py\", line 7, in f\n");
         assert_eq!((ex[0].kind.as_str(), ex[0].frames[0].lineno), ("Exception", Some(7)));
