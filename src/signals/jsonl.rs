@@ -7,10 +7,11 @@
 //! that a tolerant parser would turn into silently missing data. Anything
 //! extra has a place: `tags`.
 //!
-//! Without an `id` the event id is derived from the line's content (the first
-//! 32 hex digits of SHA-256 over a canonical form: fields in a fixed order,
-//! tags and flags sorted, the timestamp as milliseconds), so whitespace and
-//! key order do not matter and ingesting a file twice finds duplicates.
+//! Without an `id` the event id is derived from the line's content
+//! ([`Redactor::derived_id`], a keyed hash, over a canonical form: fields in a
+//! fixed order, tags and flags sorted, the timestamp as milliseconds), so
+//! whitespace and key order do not matter and ingesting a file twice finds
+//! duplicates.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -160,7 +161,7 @@ pub fn parse_line(line: &str, redactor: &Redactor) -> Result<ErrorEvent, String>
         Some(id) => id.to_string(),
         None => {
             let canonical = serde_json::to_string(&raw).map_err(|e| e.to_string())?;
-            super::otlp::derived_id(&["suture-jsonl", &canonical])
+            redactor.derived_id(&["suture-jsonl", &canonical])
         }
     };
     let tags = raw.tags.iter().filter_map(|(k, v)| Some((k.to_string(), redactor.scrub(&v.as_ref()?.text()).into_owned()))).collect();

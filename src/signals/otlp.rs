@@ -28,8 +28,8 @@
 //! `feature_flag.result.value`) → flags, `event.id` / `log.record.uid` → event
 //! id; other record attributes, other resource attributes except
 //! `telemetry.*` and `process.*`, and the trace and span ids become tags.
-//! Without an id attribute the id is derived: the first 32 hex digits of
-//! SHA-256 over the time, trace id, span id, exception type, message,
+//! Without an id attribute the id is derived ([`Redactor::derived_id`], a
+//! keyed hash) from the time, trace id, span id, exception type, message,
 //! stack trace and body, so ingesting the same file twice finds duplicates.
 
 use std::borrow::Cow;
@@ -39,7 +39,6 @@ use std::io::Read;
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
-use sha2::{Digest, Sha256};
 
 use super::Rejection;
 use super::redact::Redactor;
@@ -569,7 +568,7 @@ fn record(json: &str, res: &Resource, redactor: &Redactor) -> Result<Option<Erro
     ev.tags = tags;
     ev.id = match id.filter(|i| !i.is_empty()) {
         Some(id) => id,
-        None => derived_id(&[
+        None => redactor.derived_id(&[
             raw.time_unix_nano.as_ref().map(|t| t.to_string()).unwrap_or_default().as_str(),
             raw.trace_id.as_deref().unwrap_or(""),
             raw.span_id.as_deref().unwrap_or(""),
@@ -580,16 +579,6 @@ fn record(json: &str, res: &Resource, redactor: &Redactor) -> Result<Option<Erro
         ]),
     };
     Ok(Some(ev))
-}
-
-/// The first 32 hex digits of SHA-256 over the parts, each length-prefixed.
-pub(crate) fn derived_id(parts: &[&str]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update((p.len() as u64).to_le_bytes());
-        h.update(p.as_bytes());
-    }
-    hex::encode(h.finalize())[..32].to_string()
 }
 
 #[cfg(test)]
