@@ -85,7 +85,8 @@ pub(super) fn parse(text: &str) -> Vec<ExceptionInfo> {
             }
             continue;
         }
-        if let Some(n) = t.strip_prefix("... ").and_then(|r| r.strip_suffix(" more")) {
+        // `... 5 more` (the JDK), `... 5 common frames omitted` (logback).
+        if let Some(n) = t.strip_prefix("... ").and_then(|r| r.strip_suffix(" more").or_else(|| r.strip_suffix(" common frames omitted"))) {
             if let (Some(b), Ok(n)) = (blocks.last_mut(), n.trim().parse::<usize>()) {
                 b.more = n;
             }
@@ -195,6 +196,15 @@ mod tests {
         assert_eq!(ex[0].kind, "UnsupportedOperationException");
         let fs = frames(&ex[0]);
         assert_eq!(fs.iter().map(|f| f.0.as_str()).collect::<Vec<_>>(), ["main", "lambda$main$0", "query"]);
+    }
+
+    #[test]
+    fn logback_omitted_frames_count_like_more() {
+        let text = "java.lang.RuntimeException: outer\n\tat a.B.outer(B.java:9)\n\tat a.Main.main(Main.java:3)\n\
+                    Caused by: java.io.IOException: inner\n\tat a.B.read(B.java:20)\n\t... 1 common frames omitted\n";
+        let ex = parse(text);
+        assert_eq!(frames(&ex[0]).iter().map(|f| f.0.as_str()).collect::<Vec<_>>(), ["main", "read"]);
+        assert_eq!((ex[0].kind.as_str(), ex[0].module.as_deref()), ("IOException", Some("java.io")));
     }
 
     #[test]

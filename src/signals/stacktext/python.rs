@@ -181,6 +181,11 @@ mod tests {
             "Traceback (most recent call last):\n  File \"a.py\", line 1, in f\nsqlalchemy.exc.OperationalError: (x) no such table\n[SQL: SELECT 1]\n",
         );
         assert_eq!(ex[0].value, "(x) no such table\n[SQL: SELECT 1]");
+        let ex = parse(
+            "Traceback (most recent call last):\n  File \"/app/main.py\", line 1, in <module>\n    import cfg\n  File \"/app/cfg.py\", line 3\n    x = (\n        ^\nSyntaxError: '(' was never closed\n",
+        );
+        assert_eq!(frames(&ex[0]), [f("<module>", "/app/main.py", 1, None), f("", "/app/cfg.py", 3, None)]);
+        assert_eq!(ex[0].frames[1].context_line.as_deref(), Some("x = ("));
         let ex = parse("Traceback (most recent call last):\n  File \"a.py\", line 7, in f\n");
         assert_eq!((ex[0].kind.as_str(), ex[0].frames[0].lineno), ("Exception", Some(7)));
     }
