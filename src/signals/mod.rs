@@ -5,9 +5,13 @@
 //! Identifiers of people are replaced by keyed hashes (see [`redact`]) before
 //! an event leaves this module, so raw values never reach the store.
 
+pub mod detect;
+pub mod jsonl;
+pub mod otlp;
 pub mod redact;
 pub mod sentry;
 pub mod sentry_fast;
+pub mod stacktext;
 
 /// Why one input record was not ingested.
 #[derive(Debug, Clone, PartialEq, Eq)]

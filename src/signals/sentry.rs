@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::Rejection;
 use super::redact::Redactor;
 use crate::model::{ErrorEvent, ExceptionInfo, Level, StackFrame};
 
@@ -243,6 +244,45 @@ pub fn parse_event(json: &str, redactor: &Redactor) -> Result<ErrorEvent, String
     })
 }
 
+/// Streams a top-level JSON array of Sentry events, element by element: only
+/// one element is held at a time. Each element is parsed by [`parse_event`];
+/// a bad one is a rejection located `[index]` and the rest go on. An error is
+/// returned when the document itself is broken (not an array, truncated);
+/// what was emitted before it stands.
+pub fn parse_events_array<R: std::io::Read>(
+    reader: R,
+    redactor: &Redactor,
+    emit: &mut dyn FnMut(Result<ErrorEvent, Rejection>),
+) -> Result<(), String> {
+    use serde::Deserializer as _;
+    let mut de = serde_json::Deserializer::from_reader(std::io::BufReader::with_capacity(64 << 10, reader));
+    de.deserialize_seq(EventsArray { redactor, emit }).map_err(|e| format!("not a JSON array of Sentry events: {e}"))?;
+    de.end().map_err(|e| format!("after the array: {e}"))
+}
+
+struct EventsArray<'a> {
+    redactor: &'a Redactor,
+    emit: &'a mut dyn FnMut(Result<ErrorEvent, Rejection>),
+}
+
+impl<'de> serde::de::Visitor<'de> for EventsArray<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of Sentry events")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut index = 0usize;
+        while let Some(raw) = seq.next_element::<Box<serde_json::value::RawValue>>()? {
+            let outcome = parse_event(raw.get(), self.redactor).map_err(|reason| Rejection { location: format!("[{index}]"), reason });
+            (self.emit)(outcome);
+            index += 1;
+        }
+        Ok(())
+    }
+}
+
 fn frame(f: RawFrame<'_>) -> StackFrame {
     StackFrame {
         filename: own(f.filename),
@@ -296,6 +336,37 @@ mod tests {
         assert_eq!((e.kind.as_str(), e.handled, e.frames.len()), ("TypeError", Some(false), 2));
         assert_eq!(ev.culprit().unwrap().function.as_deref(), Some("apply_discount"));
         assert!(!serde_json::to_string(&ev).unwrap().contains("ann@example.com"));
+    }
+
+    #[test]
+    fn arrays_stream_element_by_element_and_reject_by_index() {
+        let r = Redactor::new([7; 32]);
+        let array = format!("[{EVENT}, 5, {{\"event_id\":\"b\",\"timestamp\":2,\"message\":\"m\"}}, {{\"timestamp\":1}}]");
+        let mut out = Vec::new();
+        parse_events_array(array.as_bytes(), &r, &mut |o| out.push(o)).unwrap();
+        assert_eq!(out.len(), 4);
+        assert_eq!(out[0].as_ref().unwrap().id, "abc");
+        assert_eq!(out[2].as_ref().unwrap().id, "b");
+        let bad: Vec<&str> = out.iter().filter_map(|o| o.as_ref().err()).map(|r| r.location.as_str()).collect();
+        assert_eq!(bad, ["[1]", "[3]"]);
+        // The same events as one per line.
+        assert_eq!(out[0].as_ref().unwrap(), &parse_event(EVENT, &r).unwrap());
+        let mut n = 0;
+        parse_events_array(&b" [ ] "[..], &r, &mut |_| n += 1).unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn broken_arrays_keep_what_was_read() {
+        let r = Redactor::new([7; 32]);
+        for (input, read) in
+            [("", 0), ("{}", 0), ("[1,", 1), (r#"[{"event_id":"a","timestamp":1,"message":"m"}"#, 1), ("[1] [2]", 1), ("[1 2]", 1)]
+        {
+            let mut n = 0;
+            let res = parse_events_array(input.as_bytes(), &r, &mut |_| n += 1);
+            assert!(res.is_err(), "{input:?}");
+            assert_eq!(n, read, "{input:?}");
+        }
     }
 
     #[test]
@@ -367,8 +438,24 @@ mod bad_input {
         assert!(!shown.chars().any(|c| c.is_control()), "{shown:?}");
     }
 
+    #[test]
+    fn deep_nesting_in_an_array_is_a_rejection_or_an_error() {
+        let mut out = Vec::new();
+        let deep = format!(r#"[{}{}, {{"event_id":"a","timestamp":1,"message":"m"}}]"#, "[".repeat(100_000), "]".repeat(100_000));
+        parse_events_array(deep.as_bytes(), &r(), &mut |o| out.push(o)).unwrap();
+        assert!(out[0].is_err());
+        assert!(out[1].is_ok());
+        let deep_doc = "[".repeat(100_000);
+        assert!(parse_events_array(deep_doc.as_bytes(), &r(), &mut |_| {}).is_err());
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_array_reader(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = parse_events_array(bytes.as_slice(), &r(), &mut |_| {});
+        }
 
         /// Arbitrary bytes (made into text the way ingest does) never panic the parser.
         #[test]
