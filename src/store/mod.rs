@@ -185,7 +185,7 @@ impl Store {
                     user.execute(params![e.incident_id, u])?;
                 }
                 minute.execute(params![e.incident_id, ev.timestamp.div_euclid(60_000)])?;
-                for (kind, value) in [("tenant", &ev.tenant), ("region", &ev.region), ("release", &ev.release)] {
+                for (kind, value) in [("tenant", &ev.tenant), ("region", &ev.region), ("release", &ev.release), ("service", &ev.service)] {
                     if let Some(v) = value {
                         dim.execute(params![e.incident_id, kind, v])?;
                     }
@@ -273,6 +273,23 @@ impl Store {
         one(&self.conn, "events", "SELECT id, body FROM events WHERE id = ?1", id)
     }
 
+    /// The releases an incident's events came from: `(release, first event, events)`, oldest first.
+    pub fn incident_releases(&self, incident_id: &str) -> Result<Vec<(String, Millis, u64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT json_extract(body, '$.release') AS r, min(ts), count(*) FROM events
+             WHERE incident_id = ?1 AND r IS NOT NULL GROUP BY r ORDER BY 2, 1",
+        )?;
+        let rows = stmt.query_map([incident_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Millis>(1)?, r.get::<_, i64>(2)? as u64)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Every release and its first event anywhere (when it was deployed, as far as events tell), oldest first.
+    pub fn releases(&self) -> Result<Vec<(String, Millis)>> {
+        let mut stmt = self.conn.prepare_cached("SELECT release, first_seen FROM releases ORDER BY first_seen, release")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Millis>(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     /// Stores a new patch (state `Proposed`) with an audit entry.
     pub fn add_patch(&mut self, patch: &Patch, at: Millis) -> Result<()> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -355,6 +372,7 @@ fn aggregate(tx: &Transaction<'_>, inc: &mut Incident) -> Result<()> {
     inc.regions = dims("region")?;
     inc.releases = dims("release")?;
     inc.flags = dims("flag")?;
+    inc.services = dims("service")?;
     if inc.status == IncidentStatus::Resolved && inc.count > 0 && count as u64 > inc.count {
         inc.status = IncidentStatus::Regressed;
     }
