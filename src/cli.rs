@@ -10,6 +10,7 @@ use toml::Value;
 use crate::config::{self, ConfigError, FlagOverride, Loaded, Sources, paths};
 use crate::demo;
 use crate::signals::redact::Redactor;
+use crate::source::SourceTree;
 use crate::store::Store;
 use crate::tui;
 use crate::tui::keymap::Keymap;
@@ -166,6 +167,28 @@ fn demo_root(loaded: &Loaded) -> PathBuf {
     loaded.config.demo.root.as_ref().map(PathBuf::from).unwrap_or_else(paths::builtin_demo_root)
 }
 
+/// The source tree frames are looked up in: `source.root`, or in the demo
+/// world the demo's `service/` directory with `/srv/shop/` stripped (where the
+/// recorded service ran). `None`, with a log line, when the root is unusable.
+pub fn source_tree(loaded: &Loaded, is_demo: bool) -> Option<SourceTree> {
+    let cfg = &loaded.config.source;
+    let (root, mut strip) = match &cfg.root {
+        Some(r) => (PathBuf::from(r), cfg.strip_prefixes.clone()),
+        None if is_demo => (demo_root(loaded).join("service"), cfg.strip_prefixes.clone()),
+        None => return None,
+    };
+    if is_demo && cfg.root.is_none() && strip.is_empty() {
+        strip.push("/srv/shop/".into());
+    }
+    match SourceTree::new(&root, strip) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::warn!("source root {} is unusable: {e}", root.display());
+            None
+        }
+    }
+}
+
 fn redactor() -> Result<Redactor> {
     let dir = paths::data_dir().context("no data directory for the redaction key")?;
     let path = dir.join("redact.key");
@@ -218,6 +241,7 @@ fn console(loaded: &Loaded) -> Result<()> {
         environment,
         frame_ms: loaded.config.ui.frame_ms,
         poll_ms: loaded.config.ui.poll_ms,
+        source: source_tree(loaded, is_demo),
     })
 }
 
@@ -337,10 +361,15 @@ fn screenshots(loaded: &Loaded, out: &std::path::Path) -> Result<()> {
     let mut store = Store::open_in_memory()?;
     demo::load(&mut store, &demo_root(loaded), &Redactor::new([0x5a; 32]), 0)?;
     let snapshot = tui::run::snapshot(&store)?;
+    let tree = source_tree(loaded, true);
+    let detail = match snapshot.incidents.first() {
+        Some(inc) => crate::inspect::load(&store, &inc.id, tree.as_ref())?,
+        None => None,
+    };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let theme = Theme::load(&loaded.config.ui.theme, Depth::TrueColor).map_err(anyhow::Error::msg)?;
     let keymap = keymap(loaded)?;
-    for (name, svg) in tui::shots::render_all(&snapshot, &theme, &keymap, 120, 36) {
+    for (name, svg) in tui::shots::render_all(&snapshot, detail.as_ref(), &theme, &keymap, 120, 36) {
         let path = out.join(format!("{name}.svg"));
         std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());

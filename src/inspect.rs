@@ -20,7 +20,7 @@ use crate::source::{Refusal, SourceFile, SourceTree};
 use crate::store::{Store, StoreError};
 
 /// Lines shown on each side of the frame's line.
-pub const RADIUS: usize = 10;
+pub const RADIUS: usize = 20;
 /// How far from the event's line number the tree's copy of the line is looked for.
 const REALIGN: usize = 40;
 /// Frames beyond this many in one event get no file lookup (a hostile event
@@ -258,8 +258,8 @@ mod tests {
     fn a_file_window_centres_on_the_frame_and_realigns_a_moved_line() {
         let fs = frame_source(&frame(30, "line_30 = 30"), Ok(file(100)));
         let s = fs.snippet.unwrap();
-        assert_eq!((s.first_line, s.focus, s.lines.len()), (20, Some(30), 2 * RADIUS + 1));
-        assert_eq!(s.text(10), "line_30 = 30");
+        assert_eq!((s.first_line, s.focus, s.lines.len()), (10, Some(30), 2 * RADIUS + 1));
+        assert_eq!(s.text(RADIUS), "line_30 = 30");
         assert!(fs.note.is_none() && fs.missing.is_none());
 
         let fs = frame_source(&frame(30, "line_33 = 33"), Ok(file(100)));

@@ -8,19 +8,57 @@ use suture::signals::redact::Redactor;
 use suture::store::Store;
 use suture::tui::app::{Action, Snapshot, update};
 use suture::tui::keymap::{Command, Keymap};
-use suture::tui::shots::{render, state_with, text};
+use suture::inspect::{self, IncidentDetail};
+use suture::source::SourceTree;
+use suture::tui::shots::{open_incident, render, state_with, text};
 use suture::tui::theme::{Depth, Theme};
 
-fn demo() -> &'static Snapshot {
-    static SNAP: OnceLock<Snapshot> = OnceLock::new();
+/// The demo world's snapshot, and every incident in full with the demo's
+/// source tree (paths are shown relative to it, so the text is stable).
+fn world() -> &'static (Snapshot, Vec<IncidentDetail>) {
+    static SNAP: OnceLock<(Snapshot, Vec<IncidentDetail>)> = OnceLock::new();
     SNAP.get_or_init(|| {
         let mut store = Store::open_in_memory().unwrap();
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
         // A fixed redaction key and audit time keep the snapshots stable.
         suture::demo::load(&mut store, &root, &Redactor::new([0x5a; 32]), 1_795_219_200_000).unwrap();
-        suture::tui::run::snapshot(&store).unwrap()
+        let snapshot = suture::tui::run::snapshot(&store).unwrap();
+        let tree = SourceTree::new(&root.join("service"), vec!["/srv/shop/".into()]).unwrap();
+        let details = snapshot.incidents.iter().map(|i| inspect::load(&store, &i.id, Some(&tree)).unwrap().unwrap()).collect();
+        (snapshot, details)
     })
 }
+
+fn demo() -> &'static Snapshot {
+    &world().0
+}
+
+/// The Incident view on the demo's incident whose title starts with `title`.
+fn incident_screen(w: u16, h: u16, title: &str, commands: &[Command]) -> String {
+    let detail = world().1.iter().find(|d| d.incident.title.starts_with(title)).unwrap();
+    let mut state = state_with(demo(), w, h);
+    open_incident(&mut state, detail);
+    for c in commands {
+        update(&mut state, Action::Command(*c));
+    }
+    text(&render(&state, &Theme::builtin(Depth::TrueColor), &Keymap::default()))
+}
+
+macro_rules! incident_shot {
+    ($name:ident, $w:expr, $h:expr, $title:expr, $cmds:expr) => {
+        #[test]
+        fn $name() {
+            insta::assert_snapshot!(incident_screen($w, $h, $title, $cmds));
+        }
+    };
+}
+
+incident_shot!(incident_80x24, 80, 24, "KeyError: 'EU-LEGACY'", &[]);
+incident_shot!(incident_details_80x24, 80, 24, "KeyError: 'EU-LEGACY'", &[Command::TogglePane]);
+incident_shot!(incident_grouping_80x24, 80, 24, "KeyError: 'EU-LEGACY'", &[Command::TogglePane, Command::TogglePane]);
+incident_shot!(incident_160x48, 160, 48, "KeyError: 'EU-LEGACY'", &[]);
+incident_shot!(incident_chained_all_frames_160x48, 160, 48, "InventoryError", &[Command::ToggleLibrary, Command::FrameDown]);
+incident_shot!(incident_pricing_80x24, 80, 24, "TypeError", &[]);
 
 fn screen(w: u16, h: u16, commands: &[Command]) -> String {
     let mut state = state_with(demo(), w, h);
@@ -50,6 +88,8 @@ shot!(audit_80x24, 80, 24, &[Command::TabAudit]);
 shot!(audit_160x48, 160, 48, &[Command::TabAudit]);
 shot!(help_80x24, 80, 24, &[Command::Help]);
 shot!(help_160x48, 160, 48, &[Command::Help]);
+shot!(incidents_sorted_by_users_80x24, 80, 24, &[Command::Sort, Command::Sort]);
+shot!(incidents_filtered_160x48, 160, 48, &[Command::Filter]);
 
 #[test]
 fn the_banner_and_selection_carry_the_theme_colours() {

@@ -1,4 +1,5 @@
-use super::{Action, Effect, State, Tab};
+use super::state::{IncidentView, Pane};
+use super::{Action, Effect, State, Tab, trace};
 use crate::tui::keymap::Command;
 
 /// What an update asks of the loop.
@@ -34,7 +35,11 @@ pub fn update(state: &mut State, action: Action) -> Outcome {
             state.size = (w, h);
             Outcome::redraw()
         }
-        Action::StoreChanged => reload(state),
+        Action::StoreChanged => {
+            let mut o = reload(state);
+            o.effects.extend(reload_incident(state));
+            o
+        }
         Action::Loaded { request, snapshot } => {
             if request != state.last_request {
                 return Outcome::default(); // superseded: a newer load is on its way
@@ -42,7 +47,9 @@ pub fn update(state: &mut State, action: Action) -> Outcome {
             let s = *snapshot;
             state.loading = false;
             state.error = None;
+            let keep = state.selected_incident().map(|i| i.id.clone());
             state.incidents = s.incidents;
+            state.refresh_visible(keep.as_deref());
             state.patches = s.patches;
             state.audit = s.audit;
             state.chain = Some(s.chain);
@@ -57,6 +64,41 @@ pub fn update(state: &mut State, action: Action) -> Outcome {
             state.error = Some(error);
             Outcome::redraw()
         }
+        Action::IncidentLoaded { request, detail } => {
+            let Some(view) = state.view.as_mut().filter(|v| v.request == request) else { return Outcome::default() };
+            let first = view.detail().is_none();
+            let valid = |v: &IncidentView| {
+                let frames = trace::frames(&v.rows());
+                v.frame.filter(|f| frames.contains(f))
+            };
+            view.detail = Some(Ok(detail));
+            // Keep the reader's frame across reloads; pick the culprit the first time.
+            if first || valid(view).is_none() {
+                view.frame = view.detail().and_then(|d| d.event.as_ref()).and_then(trace::default_frame);
+                if valid(view).is_none() {
+                    view.frame = trace::frames(&view.rows()).first().copied();
+                }
+            }
+            Outcome::redraw()
+        }
+        Action::IncidentFailed { request, error } => {
+            let Some(view) = state.view.as_mut().filter(|v| v.request == request) else { return Outcome::default() };
+            view.detail = Some(Err(error));
+            Outcome::redraw()
+        }
+        Action::FilterInput(c) => {
+            if !state.filtering || c.is_control() {
+                return Outcome::default();
+            }
+            state.filter.push(c);
+            refilter(state)
+        }
+        Action::FilterBackspace => {
+            if !state.filtering || state.filter.pop().is_none() {
+                return Outcome::default();
+            }
+            refilter(state)
+        }
         Action::Terminate => {
             state.quit = true;
             Outcome::with(Effect::Quit)
@@ -67,6 +109,44 @@ pub fn update(state: &mut State, action: Action) -> Outcome {
 fn reload(state: &mut State) -> Outcome {
     state.last_request += 1;
     Outcome { redraw: false, effects: vec![Effect::Load { request: state.last_request }] }
+}
+
+/// Asks for the open incident again (after a change in the store).
+fn reload_incident(state: &mut State) -> Option<Effect> {
+    let view = state.view.as_mut()?;
+    state.last_detail_request += 1;
+    view.request = state.last_detail_request;
+    Some(Effect::LoadIncident { request: view.request, id: view.id.clone() })
+}
+
+fn refilter(state: &mut State) -> Outcome {
+    let keep = state.selected_incident().map(|i| i.id.clone());
+    state.refresh_visible(keep.as_deref());
+    Outcome::redraw()
+}
+
+fn open(state: &mut State) -> Outcome {
+    let Some(id) = state.selected_incident().map(|i| i.id.clone()) else { return Outcome::default() };
+    state.last_detail_request += 1;
+    let request = state.last_detail_request;
+    state.view = Some(IncidentView { id: id.clone(), request, detail: None, frame: None, show_library: false, pane: Pane::Trace });
+    Outcome::with(Effect::LoadIncident { request, id })
+}
+
+/// Moves the frame selection by `by` over the frames the trace shows.
+fn move_frame(state: &mut State, by: isize) -> Outcome {
+    let Some(view) = state.view.as_mut() else { return Outcome::default() };
+    let frames = trace::frames(&view.rows());
+    if frames.is_empty() {
+        return Outcome::default();
+    }
+    let at = view.frame.and_then(|f| frames.iter().position(|x| *x == f)).unwrap_or(0);
+    let to = (at as isize + by).clamp(0, frames.len() as isize - 1) as usize;
+    if view.frame == Some(frames[to]) {
+        return Outcome::default();
+    }
+    view.frame = Some(frames[to]);
+    Outcome::redraw()
 }
 
 fn command(state: &mut State, c: Command) -> Outcome {
@@ -117,9 +197,59 @@ fn command(state: &mut State, c: Command) -> Outcome {
         Command::Bottom => set(state, rows.saturating_sub(1)),
         Command::Refresh => {
             let mut o = reload(state);
+            o.effects.extend(reload_incident(state));
             state.status = Some("reloading from the store…".into());
             o.redraw = true;
             o
+        }
+        Command::Open if tab == Tab::Incidents && state.view.is_none() => open(state),
+        Command::Open => Outcome::default(),
+        Command::Back => {
+            state.view = None;
+            Outcome::redraw()
+        }
+        Command::FrameUp => move_frame(state, -1),
+        Command::FrameDown => move_frame(state, 1),
+        Command::ToggleLibrary => {
+            let Some(view) = state.view.as_mut() else { return Outcome::default() };
+            view.show_library = !view.show_library;
+            let frames = trace::frames(&view.rows());
+            if view.frame.is_some_and(|f| !frames.contains(&f)) {
+                view.frame = view.detail().and_then(|d| d.event.as_ref()).and_then(trace::default_frame);
+            }
+            Outcome::redraw()
+        }
+        Command::TogglePane => {
+            let wide = state.incident_wide();
+            let Some(view) = state.view.as_mut().filter(|_| !wide) else { return Outcome::default() };
+            view.pane = view.pane.next();
+            Outcome::redraw()
+        }
+        Command::Filter => {
+            state.tab = Tab::Incidents;
+            state.filtering = true;
+            Outcome::redraw()
+        }
+        Command::FilterDone => {
+            state.filtering = false;
+            Outcome::redraw()
+        }
+        Command::FilterCancel | Command::ClearFilter => {
+            state.filtering = false;
+            if state.filter.is_empty() {
+                return Outcome::redraw();
+            }
+            state.filter.clear();
+            refilter(state)
+        }
+        Command::Sort => {
+            state.sort = state.sort.next();
+            state.sort_reversed = false;
+            refilter(state)
+        }
+        Command::SortReverse => {
+            state.sort_reversed = !state.sort_reversed;
+            refilter(state)
         }
     }
 }
