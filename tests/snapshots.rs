@@ -89,7 +89,18 @@ shot!(audit_160x48, 160, 48, &[Command::TabAudit]);
 shot!(help_80x24, 80, 24, &[Command::Help]);
 shot!(help_160x48, 160, 48, &[Command::Help]);
 shot!(incidents_sorted_by_users_80x24, 80, 24, &[Command::Sort, Command::Sort]);
-shot!(incidents_filtered_160x48, 160, 48, &[Command::Filter]);
+
+/// Typing `legacy STARK` keeps the incidents matching both words, in any
+/// searched field and any case.
+#[test]
+fn incidents_filtered_160x48() {
+    let mut state = state_with(demo(), 160, 48);
+    update(&mut state, Action::Command(Command::Filter));
+    for c in "legacy STARK".chars() {
+        update(&mut state, Action::FilterInput(c));
+    }
+    insta::assert_snapshot!(text(&render(&state, &Theme::builtin(Depth::TrueColor), &Keymap::default())));
+}
 
 #[test]
 fn the_banner_and_selection_carry_the_theme_colours() {
