@@ -66,6 +66,14 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Show one incident: header, score factors, exception, in-app frames, dimensions, why grouped.
+    Incident {
+        /// The incident's id, as `suture incidents` lists it (INC-…).
+        id: String,
+        /// Print the incident and its representative event as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage the demo world's store.
     Demo {
         /// Empty the demo store and load the demo world again.
@@ -147,6 +155,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Cmd::Incidents { json }) => incidents(&loaded, *json),
+        Some(Cmd::Incident { id, json }) => incident(&loaded, id, *json),
         Some(Cmd::Ingest { paths }) => ingest(&loaded, paths),
         Some(Cmd::Demo { reset }) => demo_cmd(&loaded, *reset),
         Some(Cmd::Screenshots { out }) => screenshots(&loaded, out),
@@ -283,6 +292,101 @@ fn incidents(loaded: &Loaded, json: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn incident(loaded: &Loaded, id: &str, json: bool) -> Result<()> {
+    let (store, path, is_demo) = open_store(loaded)?;
+    let tree = source_tree(loaded, is_demo);
+    let mut detail = crate::inspect::load(&store, id, tree.as_ref())?;
+    if detail.is_none() && id != id.to_ascii_uppercase() {
+        detail = crate::inspect::load(&store, &id.to_ascii_uppercase(), tree.as_ref())?;
+    }
+    let Some(d) = detail else {
+        bail!("no incident `{}` in the store {}; `suture incidents` lists them", inert(id), path.display());
+    };
+    if json {
+        let out = serde_json::json!({ "incident": d.incident, "representative_event": d.event });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print!("{}", incident_text(&d));
+    }
+    Ok(())
+}
+
+/// What the Incident view shows, as plain text. Every value from an event is inert.
+pub fn incident_text(d: &crate::inspect::IncidentDetail) -> String {
+    use std::fmt::Write;
+    use crate::inspect::short_release;
+    use crate::tui::app::trace;
+    use crate::tui::widgets::text::datetime;
+    let inc = &d.incident;
+    let list = |v: &[String]| if v.is_empty() { "—".to_string() } else { inert(&v.join(", ")).into_owned() };
+    let mut o = String::new();
+    let _ = writeln!(o, "{}  {}", inc.id, inert(&inc.title));
+    let new = if inc.new_since_deploy { " · new since deploy" } else { "" };
+    let _ = writeln!(o, "status      {}{new}", inc.status.label());
+    let _ = writeln!(o, "service     {}", list(&inc.services));
+    let _ = writeln!(o, "events      {} · users {}", count(inc.count), count(inc.users));
+    let _ = writeln!(o, "first seen  {}", datetime(inc.first_seen));
+    let _ = writeln!(o, "last seen   {}", datetime(inc.last_seen));
+    let factors: Vec<String> = inc.score_factors.iter().map(|(n, p)| format!("{n} {p:.1}")).collect();
+    let _ = writeln!(o, "score       {:.1} = {}", inc.score, factors.join(" + "));
+    let _ = writeln!(o, "culprit     {}", inert(inc.culprit.as_deref().unwrap_or("no in-app frame")));
+    match &d.event {
+        None => {
+            let _ = writeln!(o, "\nThe representative event is no longer in the store.");
+        }
+        Some(ev) => {
+            let _ = writeln!(o, "\nException (the escaping one first)");
+            if ev.exceptions.is_empty() {
+                let _ = writeln!(o, "  none: {}", inert(ev.message.as_deref().unwrap_or("(no message)")));
+            }
+            for (i, e) in ev.exceptions.iter().enumerate().rev() {
+                let lead = if i + 1 == ev.exceptions.len() { "  " } else { "  chained from " };
+                let unhandled = if e.handled == Some(false) { " (unhandled)" } else { "" };
+                let _ = writeln!(o, "{lead}{}: {}{unhandled}", inert(&e.kind), inert(&e.value));
+            }
+            let _ = writeln!(o, "\nIn-app frames (most recent call first)");
+            let rows = trace::rows(ev, false);
+            let frames = trace::frames(&rows);
+            if !frames.iter().any(|(e, f)| trace::in_app(&ev.exceptions[*e].frames[*f])) {
+                let _ = writeln!(o, "  none");
+            }
+            for (e, f) in frames {
+                let fr = &ev.exceptions[e].frames[f];
+                if !trace::in_app(fr) {
+                    continue;
+                }
+                let place = fr.filename.as_deref().or(fr.module.as_deref()).unwrap_or("?");
+                let line = fr.lineno.map(|n| format!(":{n}")).unwrap_or_default();
+                let _ = writeln!(o, "  {}{line} in {}", inert(place), inert(fr.function.as_deref().unwrap_or("?")));
+                let src = d.sources.get(e).and_then(|s| s.get(f));
+                let code = src.and_then(|s| s.snippet.as_ref()).and_then(|s| {
+                    let focus = s.focus?;
+                    Some(s.text(focus.checked_sub(s.first_line)? as usize))
+                });
+                if let Some(code) = code.filter(|c| !c.trim().is_empty()) {
+                    let from = if src.and_then(|s| s.snippet.as_ref()).is_some_and(|s| s.file.is_some()) { "tree" } else { "event" };
+                    let _ = writeln!(o, "      {}    ({from})", inert(code.trim()));
+                }
+            }
+        }
+    }
+    let _ = writeln!(o, "\nDimensions");
+    let _ = writeln!(o, "  tenants   {}", list(&inc.tenants));
+    let _ = writeln!(o, "  regions   {}", list(&inc.regions));
+    for r in &d.releases {
+        let _ = writeln!(o, "  release   {} (first here {}, {} events)", inert(&short_release(&r.release)), datetime(r.first_seen), count(r.events));
+    }
+    if d.releases.is_empty() {
+        let _ = writeln!(o, "  releases  —");
+    }
+    let _ = writeln!(o, "  flags     {}", list(&inc.flags));
+    let _ = writeln!(o, "\nWhy grouped ({})", crate::triage::fingerprint::GROUPING_VERSION);
+    for c in &inc.grouping {
+        let _ = writeln!(o, "  {}", inert(c));
+    }
+    o
 }
 
 fn ingest(loaded: &Loaded, paths: &[PathBuf]) -> Result<()> {
