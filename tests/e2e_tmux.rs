@@ -130,6 +130,22 @@ fn demo_console_switches_tabs_shows_help_and_quits_cleanly() {
     t.wait_gone("Culprit");
     t.wait_for("INC-851634 — summary");
 
+    // Enter opens the selected incident (INC-851634), Esc comes back.
+    t.keys(&["Enter"]);
+    t.wait_for("IndexError: list index out of range");
+    t.wait_for("Trace & source");
+    t.wait_for("from the source tree");
+    t.keys(&["Escape"]);
+    t.wait_gone("Trace & source");
+    t.wait_for("INC-851634 — summary");
+
+    // `/` filters as you type; Esc clears.
+    t.keys(&["/"]);
+    t.keys(&["-l", "pricing"]);
+    t.wait_for("Incidents (1 of 8)");
+    t.keys(&["Escape"]);
+    t.wait_for("Incidents (8)");
+
     t.keys(&["?"]);
     t.wait_for("Help — keys");
     t.keys(&["Escape"]);
