@@ -315,10 +315,10 @@ fn incident(loaded: &Loaded, id: &str, json: bool) -> Result<()> {
 
 /// What the Incident view shows, as plain text. Every value from an event is inert.
 pub fn incident_text(d: &crate::inspect::IncidentDetail) -> String {
-    use std::fmt::Write;
     use crate::inspect::short_release;
     use crate::tui::app::trace;
     use crate::tui::widgets::text::datetime;
+    use std::fmt::Write;
     let inc = &d.incident;
     let list = |v: &[String]| if v.is_empty() { "—".to_string() } else { inert(&v.join(", ")).into_owned() };
     let mut o = String::new();
@@ -376,7 +376,13 @@ pub fn incident_text(d: &crate::inspect::IncidentDetail) -> String {
     let _ = writeln!(o, "  tenants   {}", list(&inc.tenants));
     let _ = writeln!(o, "  regions   {}", list(&inc.regions));
     for r in &d.releases {
-        let _ = writeln!(o, "  release   {} (first here {}, {} events)", inert(&short_release(&r.release)), datetime(r.first_seen), count(r.events));
+        let _ = writeln!(
+            o,
+            "  release   {} (first here {}, {} events)",
+            inert(&short_release(&r.release)),
+            datetime(r.first_seen),
+            count(r.events)
+        );
     }
     if d.releases.is_empty() {
         let _ = writeln!(o, "  releases  —");

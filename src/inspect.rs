@@ -102,11 +102,8 @@ pub fn load(store: &Store, id: &str, tree: Option<&SourceTree>) -> Result<Option
         None => None,
     };
     let sources = event.as_ref().map(|ev| sources(ev, tree)).unwrap_or_default();
-    let releases = store
-        .incident_releases(id)?
-        .into_iter()
-        .map(|(release, first_seen, events)| ReleaseSeen { release, first_seen, events })
-        .collect();
+    let releases =
+        store.incident_releases(id)?.into_iter().map(|(release, first_seen, events)| ReleaseSeen { release, first_seen, events }).collect();
     Ok(Some(IncidentDetail { incident, event, sources, releases, deploys: store.releases()? }))
 }
 

@@ -228,3 +228,10 @@ fn an_unknown_incident_exits_1_naming_it() {
     assert_eq!(out.status.code(), Some(1));
     assert!(!text(&out.stderr).contains('\u{1b}'), "the id is echoed inert");
 }
+
+#[test]
+fn the_readme_keys_table_is_the_generated_one() {
+    let out = Sandbox::new().run(&["keys"]);
+    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
+    assert!(readme.contains(&text(&out.stdout)), "README.md's keys table is stale: paste `suture keys` into it");
+}

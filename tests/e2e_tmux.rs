@@ -202,6 +202,10 @@ fn a_change_by_another_process_shows_up_live() {
         .ingest(&[suture::store::NewEvent { event: &ev, incident_id: &inc.id }], std::slice::from_ref(&inc), &|_, _, _| {}, "test", 1)
         .unwrap();
     t.wait_for("Incidents (9)");
+    t.wait_for("INC-E2E001");
+    // The new incident ranks first; the selection stays on the incident it was on.
+    assert!(t.screen().contains("INC-F22A7C — summary"), "{}", t.screen());
+    t.keys(&["g"]);
     t.wait_for("written from outside");
     t.keys(&["q"]);
     t.wait_for("EXITED:0");

@@ -4,12 +4,12 @@
 use std::sync::OnceLock;
 
 use ratatui::style::{Color, Modifier};
+use suture::inspect::{self, IncidentDetail};
 use suture::signals::redact::Redactor;
+use suture::source::SourceTree;
 use suture::store::Store;
 use suture::tui::app::{Action, Snapshot, update};
 use suture::tui::keymap::{Command, Keymap};
-use suture::inspect::{self, IncidentDetail};
-use suture::source::SourceTree;
 use suture::tui::shots::{open_incident, render, state_with, text};
 use suture::tui::theme::{Depth, Theme};
 
@@ -141,4 +141,37 @@ fn hostile_titles_are_drawn_inert() {
         assert!(!cell.symbol().chars().any(|c| c.is_control()), "control character reached a cell: {:?}", cell.symbol());
     }
     assert!(text(&buf).contains("boom␛[2J␛]52;c;aGk=␇"));
+}
+
+#[test]
+fn hostile_events_and_source_are_drawn_inert_in_the_incident_view() {
+    let mut d = world().1[0].clone();
+    let evil = "x\u{1b}[2J\u{1b}]52;c;aGk=\u{7}\u{9b}31m";
+    let ev = d.event.as_mut().unwrap();
+    let exc = ev.exceptions.last_mut().unwrap();
+    exc.value = evil.into();
+    for f in &mut exc.frames {
+        f.function = Some(evil.into());
+        f.filename = Some(evil.into());
+    }
+    ev.tags.push((evil.into(), evil.into()));
+    d.incident.grouping.push(format!("type:{evil}"));
+    d.incident.tenants.push(evil.into());
+    for runs in d.sources.iter_mut().flatten().filter_map(|s| s.snippet.as_mut()).flat_map(|s| s.lines.iter_mut()) {
+        for r in runs {
+            r.text = evil.into();
+        }
+    }
+    for (w, h, cmds) in [(160, 48, vec![]), (80, 24, vec![]), (80, 24, vec![Command::TogglePane]), (80, 24, vec![Command::TogglePane; 2])] {
+        let mut state = state_with(demo(), w, h);
+        open_incident(&mut state, &d);
+        for c in cmds {
+            update(&mut state, Action::Command(c));
+        }
+        let buf = render(&state, &Theme::builtin(Depth::TrueColor), &Keymap::default());
+        for cell in buf.content() {
+            assert!(!cell.symbol().chars().any(|c| c.is_control()), "control character reached a cell: {:?}", cell.symbol());
+        }
+        assert!(text(&buf).contains("x␛[2J"), "{}", text(&buf));
+    }
 }

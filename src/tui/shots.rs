@@ -6,10 +6,10 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 
 use super::app::{Action, Snapshot, State, Tab, update};
-use crate::inspect::IncidentDetail;
 use super::keymap::{Command, Keymap};
 use super::theme::Theme;
 use super::views::{self, Ctx};
+use crate::inspect::IncidentDetail;
 
 /// A state as the console has it after loading `snapshot`.
 pub fn state_with(snapshot: &Snapshot, width: u16, height: u16) -> State {

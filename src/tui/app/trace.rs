@@ -10,10 +10,18 @@ use crate::model::{ErrorEvent, StackFrame};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Row {
     /// Exception `index` of the event; `escaped` for the last one.
-    Exception { index: usize, escaped: bool },
-    Frame { exc: usize, frame: usize },
+    Exception {
+        index: usize,
+        escaped: bool,
+    },
+    Frame {
+        exc: usize,
+        frame: usize,
+    },
     /// Library frames left out.
-    Hidden { count: usize },
+    Hidden {
+        count: usize,
+    },
 }
 
 pub fn in_app(f: &StackFrame) -> bool {
@@ -75,7 +83,10 @@ mod tests {
 
     #[test]
     fn escaping_exception_first_innermost_first_library_collapsed() {
-        let ev = ErrorEvent { exceptions: vec![exc("KeyError", &[false, false]), exc("InventoryError", &[false, true, false, true, false])], ..Default::default() };
+        let ev = ErrorEvent {
+            exceptions: vec![exc("KeyError", &[false, false]), exc("InventoryError", &[false, true, false, true, false])],
+            ..Default::default()
+        };
         let r = rows(&ev, false);
         use Row::*;
         assert_eq!(

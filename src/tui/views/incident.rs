@@ -117,7 +117,8 @@ fn header<'a>(d: &IncidentDetail, state: &State, ctx: &Ctx, wide: bool) -> Vec<L
     let label = |s: &str| Span::styled(format!("{s} "), t.dim());
     let sep = || Span::styled(" · ", t.dim());
     let (sym, style) = status_symbol(inc);
-    let mut title = vec![Span::styled(format!(" {sym} {} ", inc.status.label()), style(t)), Span::styled(inert(&inc.title).into_owned(), t.header())];
+    let mut title =
+        vec![Span::styled(format!(" {sym} {} ", inc.status.label()), style(t)), Span::styled(inert(&inc.title).into_owned(), t.header())];
     if inc.new_since_deploy {
         title.push(Span::styled("  ★ new since deploy", t.warn()));
     }
@@ -170,7 +171,11 @@ fn frame_line<'a>(ev: &ErrorEvent, exc: usize, frame: usize, ctx: &Ctx) -> Line<
         None => inert(place).into_owned(),
     };
     if app {
-        Line::from(vec![Span::styled("◆ ", t.accent()), Span::styled(name, Style::new().add_modifier(Modifier::BOLD)), Span::styled(format!("  {place}"), t.dim())])
+        Line::from(vec![
+            Span::styled("◆ ", t.accent()),
+            Span::styled(name, Style::new().add_modifier(Modifier::BOLD)),
+            Span::styled(format!("  {place}"), t.dim()),
+        ])
     } else {
         Line::from(vec![Span::styled(format!("· {name}  {place}"), t.dim())])
     }
@@ -199,7 +204,8 @@ fn trace_panel(f: &mut Frame, area: Rect, view: &IncidentView, d: &IncidentDetai
         .map(|(i, row)| match *row {
             Row::Exception { index, escaped } => {
                 let e = &ev.exceptions[index];
-                let what = if e.value.is_empty() { inert(&e.kind).into_owned() } else { format!("{}: {}", inert(&e.kind), inert(&e.value)) };
+                let what =
+                    if e.value.is_empty() { inert(&e.kind).into_owned() } else { format!("{}: {}", inert(&e.kind), inert(&e.value)) };
                 let unhandled = if e.handled == Some(false) { " (unhandled)" } else { "" };
                 if escaped {
                     ListItem::new(Line::from(vec![Span::styled(format!("✖ {what}"), t.error()), Span::styled(unhandled, t.dim())]))
@@ -354,14 +360,14 @@ fn timeline<'a>(d: &IncidentDetail, width: usize, ctx: &Ctx) -> Vec<Line<'a>> {
     let (a, b) = (when(from, span), when(inc.last_seen, span));
     let middle = if inc.first_seen < from { "events/min, last 24 hours" } else { "events/min" };
     let gap = width.saturating_sub(a.chars().count() + b.chars().count() + middle.chars().count());
-    let axis = if gap >= 2 {
-        format!(" {a}{}{middle}{}{b}", " ".repeat(gap / 2), " ".repeat(gap - gap / 2))
-    } else {
-        format!(" {a} – {b}")
-    };
+    let axis =
+        if gap >= 2 { format!(" {a}{}{middle}{}{b}", " ".repeat(gap / 2), " ".repeat(gap - gap / 2)) } else { format!(" {a} – {b}") };
     out.push(Line::from(Span::styled(axis, t.dim())));
     for (r, at) in d.deploys.iter().filter(|(_, at)| *at >= from && *at < to) {
-        out.push(Line::from(vec![Span::styled(" ▲ deploy ", t.warn()), Span::raw(format!("{} at {}", inert(&short_release(r)), when(*at, span)))]));
+        out.push(Line::from(vec![
+            Span::styled(" ▲ deploy ", t.warn()),
+            Span::raw(format!("{} at {}", inert(&short_release(r)), when(*at, span))),
+        ]));
     }
     for r in &d.releases {
         out.push(Line::from(vec![

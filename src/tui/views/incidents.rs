@@ -71,7 +71,11 @@ fn filter_line(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
             Span::styled(format!("  {shown} · enter keeps · esc clears"), t.dim()),
         ])
     } else {
-        Line::from(vec![Span::styled(" filter: ", t.dim()), Span::styled(text, t.accent()), Span::styled(format!("  {shown} · esc clears"), t.dim())])
+        Line::from(vec![
+            Span::styled(" filter: ", t.dim()),
+            Span::styled(text, t.accent()),
+            Span::styled(format!("  {shown} · esc clears"), t.dim()),
+        ])
     };
     f.render_widget(Paragraph::new(line), area);
 }
