@@ -7,6 +7,7 @@
 
 pub mod redact;
 pub mod sentry;
+pub mod sentry_fast;
 
 /// Why one input record was not ingested.
 #[derive(Debug, Clone, PartialEq, Eq)]

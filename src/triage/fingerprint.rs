@@ -6,8 +6,11 @@
 //! The grouping is versioned ([`GROUPING_VERSION`]): a change to these rules
 //! must bump it, because stored fingerprints were computed with the old rules.
 
+use std::borrow::Cow;
+
 use sha2::{Digest, Sha256};
 
+use crate::config::{FingerprintRule, Triage};
 use crate::model::{ErrorEvent, StackFrame};
 
 pub const GROUPING_VERSION: &str = "suture-grouping:1";
@@ -19,46 +22,337 @@ pub struct Grouping {
     pub components: Vec<String>,
 }
 
-pub fn fingerprint(ev: &ErrorEvent) -> Grouping {
-    let mut components = Vec::new();
-    if let Some(exc) = ev.primary_exception() {
-        components.push(format!("type:{}", exc.kind));
-        let mut last: Option<String> = None;
-        for f in exc.frames.iter().filter(|f| f.in_app == Some(true)) {
-            let c = format!("frame:{}", frame_key(f));
-            // Recursion: the same frame repeated back to back counts once.
-            if last.as_ref() != Some(&c) {
-                components.push(c.clone());
-            }
-            last = Some(c);
-        }
-        if components.len() == 1 {
-            // No in-app frames: fall back to the value's template.
-            components.push(format!("value:{}", template(&exc.value)));
-        }
-    } else {
-        components.push(format!("message:{}", template(ev.message.as_deref().unwrap_or(""))));
-    }
-    let mut h = Sha256::new();
-    h.update(GROUPING_VERSION.as_bytes());
-    for c in &components {
-        h.update(b"\n");
-        h.update(c.as_bytes());
-    }
-    Grouping { hash: hex::encode(h.finalize()), components }
+/// One stack frame as the grouper sees it, borrowed from any source format.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FrameRef<'a> {
+    pub module: Option<&'a str>,
+    pub filename: Option<&'a str>,
+    pub abs_path: Option<&'a str>,
+    pub function: Option<&'a str>,
+    pub in_app: Option<bool>,
 }
 
-fn frame_key(f: &StackFrame) -> String {
-    let place = match (&f.module, &f.filename) {
-        (Some(m), _) if !m.is_empty() => m.clone(),
-        (_, Some(name)) => name.rsplit(['/', '\\']).next().unwrap_or(name).to_string(),
-        _ => "?".into(),
-    };
-    format!("{place}:{}", normalize_function(f.function.as_deref().unwrap_or("?")))
+impl<'a> From<&'a StackFrame> for FrameRef<'a> {
+    fn from(f: &'a StackFrame) -> FrameRef<'a> {
+        FrameRef {
+            module: f.module.as_deref(),
+            filename: f.filename.as_deref(),
+            abs_path: f.abs_path.as_deref(),
+            function: f.function.as_deref(),
+            in_app: f.in_app,
+        }
+    }
+}
+
+/// What grouping reads of an event. Implemented by [`ErrorEvent`] and by the
+/// ingest fast path's borrowed views, so both group identically.
+pub trait Groupable {
+    /// The escaping exception's type, when the event has an exception.
+    fn exception_kind(&self) -> Option<&str>;
+    fn exception_value(&self) -> &str;
+    fn message(&self) -> Option<&str>;
+    /// The escaping exception's frames, oldest call first.
+    fn frames(&self, f: &mut dyn FnMut(FrameRef<'_>));
+    fn service(&self) -> Option<&str>;
+    fn tag(&self, key: &str) -> Option<&str>;
+}
+
+impl Groupable for ErrorEvent {
+    fn exception_kind(&self) -> Option<&str> {
+        self.primary_exception().map(|e| e.kind.as_str())
+    }
+    fn exception_value(&self) -> &str {
+        self.primary_exception().map(|e| e.value.as_str()).unwrap_or("")
+    }
+    fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+    fn frames(&self, f: &mut dyn FnMut(FrameRef<'_>)) {
+        for fr in self.primary_exception().map(|e| e.frames.as_slice()).unwrap_or_default() {
+            f(fr.into());
+        }
+    }
+    fn service(&self) -> Option<&str> {
+        self.service.as_deref()
+    }
+    fn tag(&self, key: &str) -> Option<&str> {
+        match key {
+            "tenant" => self.tenant.as_deref(),
+            "region" => self.region.as_deref(),
+            "release" => self.release.as_deref(),
+            "environment" => self.environment.as_deref(),
+            _ => ErrorEvent::tag(self, key),
+        }
+    }
+}
+
+/// The grouping configuration: the built-in rules plus the config's in-app
+/// path rules and fingerprint rules (`[triage]` in `suture.toml`).
+#[derive(Debug, Clone, Default)]
+pub struct Grouper {
+    in_app: Vec<String>,
+    not_in_app: Vec<String>,
+    rules: Vec<FingerprintRule>,
+    version: String,
+}
+
+impl Grouper {
+    pub fn new(cfg: &Triage) -> Grouper {
+        let mut version = GROUPING_VERSION.to_string();
+        if !cfg.rules.is_empty() || !cfg.in_app.is_empty() || !cfg.not_in_app.is_empty() {
+            let mut h = Sha256::new();
+            for p in cfg.in_app.iter().chain([&"\0".to_string()]).chain(&cfg.not_in_app) {
+                h.update(p.as_bytes());
+                h.update(b"\n");
+            }
+            h.update(serde_json::to_string(&cfg.rules).unwrap_or_default().as_bytes());
+            version = format!("{GROUPING_VERSION}+config:{}", &hex::encode(h.finalize())[..8]);
+        }
+        Grouper { in_app: cfg.in_app.clone(), not_in_app: cfg.not_in_app.clone(), rules: cfg.rules.clone(), version }
+    }
+
+    /// The grouping version incidents record: the built-in version, plus a
+    /// digest of the config's grouping rules when there are any.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Whether a frame is application code: the frame's own flag when the
+    /// source gave one, else the config's path rules (`not_in_app` first).
+    pub fn in_app(&self, f: &FrameRef<'_>) -> bool {
+        if let Some(b) = f.in_app {
+            return b;
+        }
+        let paths = [f.abs_path, f.filename];
+        let hit = |rules: &[String]| rules.iter().any(|r| paths.iter().flatten().any(|p| prefix_match(r, p)));
+        !hit(&self.not_in_app) && hit(&self.in_app)
+    }
+
+    /// Writes the fingerprint's components, `\n`-separated, into `out`, and
+    /// returns the index of the fingerprint rule that applied, if any.
+    pub fn components_into(&self, e: &dyn Groupable, out: &mut String) -> Option<usize> {
+        out.clear();
+        let rule = self.rules.iter().position(|r| rule_matches(r, e));
+        match rule {
+            Some(i) => {
+                for part in &self.rules[i].fingerprint {
+                    let t = part.trim();
+                    if t == "{{ default }}" || t == "{{default}}" {
+                        self.default_components(e, out);
+                    } else {
+                        push_component(out, "rule", &expand(t, e));
+                    }
+                }
+                if out.is_empty() {
+                    self.default_components(e, out);
+                }
+            }
+            None => self.default_components(e, out),
+        }
+        rule
+    }
+
+    fn default_components(&self, e: &dyn Groupable, out: &mut String) {
+        match e.exception_kind() {
+            Some(kind) => {
+                push_component(out, "type", kind);
+                let mut frames = 0;
+                let mut last_start = usize::MAX;
+                let mut last_len = 0;
+                e.frames(&mut |f| {
+                    if !self.in_app(&f) {
+                        return;
+                    }
+                    let start = out.len();
+                    if !out.is_empty() {
+                        out.push('\n');
+                    }
+                    out.push_str("frame:");
+                    let body = out.len();
+                    push_frame_key(out, &f);
+                    // Recursion: the same frame repeated back to back counts once.
+                    let key_len = out.len() - body;
+                    if last_start != usize::MAX && key_len == last_len && out[body..] == out[last_start..last_start + last_len] {
+                        out.truncate(start);
+                        return;
+                    }
+                    last_start = body;
+                    last_len = key_len;
+                    frames += 1;
+                });
+                if frames == 0 {
+                    // No in-app frames: fall back to the value's template.
+                    push_component(out, "value", &template(e.exception_value()));
+                }
+            }
+            None => push_component(out, "message", &template(e.message().unwrap_or(""))),
+        }
+    }
+
+    /// The fingerprint hash of components written by [`Grouper::components_into`].
+    pub fn hash(&self, components: &str, rule: Option<usize>) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(GROUPING_VERSION.as_bytes());
+        if let Some(i) = rule {
+            // A rule's groups are its own: keyed by what the rule matches and makes.
+            h.update(b"\nrule:");
+            h.update(serde_json::to_string(&self.rules[i]).unwrap_or_default().as_bytes());
+        }
+        for c in components.split('\n') {
+            h.update(b"\n");
+            h.update(c.as_bytes());
+        }
+        h.finalize().into()
+    }
+
+    pub fn fingerprint(&self, e: &dyn Groupable) -> Grouping {
+        let mut buf = String::new();
+        let rule = self.components_into(e, &mut buf);
+        let hash = hex::encode(self.hash(&buf, rule));
+        let mut components: Vec<String> = buf.split('\n').map(str::to_string).collect();
+        if let Some(i) = rule {
+            components.insert(0, format!("rule:#{} {}", i + 1, describe(&self.rules[i])));
+        }
+        Grouping { hash, components }
+    }
+
+    pub fn rule_title(&self, rule: usize) -> Option<&str> {
+        self.rules.get(rule).and_then(|r| r.title.as_deref())
+    }
+}
+
+/// The built-in grouping (no config rules).
+pub fn fingerprint(ev: &ErrorEvent) -> Grouping {
+    Grouper::default().fingerprint(ev)
+}
+
+fn push_component(out: &mut String, kind: &str, value: &str) {
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(kind);
+    out.push(':');
+    // A newline inside a value would forge a component boundary.
+    if value.contains('\n') {
+        out.push_str(&value.replace('\n', " "));
+    } else {
+        out.push_str(value);
+    }
+}
+
+fn push_frame_key(out: &mut String, f: &FrameRef<'_>) {
+    match (f.module, f.filename.or(f.abs_path)) {
+        (Some(m), _) if !m.is_empty() => out.push_str(m),
+        (_, Some(name)) => out.push_str(name.rsplit(['/', '\\']).next().unwrap_or(name)),
+        _ => out.push('?'),
+    }
+    out.push(':');
+    let func = normalize_function(f.function.unwrap_or("?"));
+    if func.contains('\n') {
+        out.push_str(&func.replace('\n', " "));
+    } else {
+        out.push_str(&func);
+    }
+}
+
+/// `pattern` with an optional `*` (any run of characters) is a prefix of `path`.
+fn prefix_match(pattern: &str, path: &str) -> bool {
+    match pattern.split_once('*') {
+        None => path.starts_with(pattern),
+        Some((head, tail)) => {
+            let Some(rest) = path.strip_prefix(head) else { return false };
+            if tail.is_empty() {
+                return true;
+            }
+            (0..=rest.len()).filter(|i| rest.is_char_boundary(*i)).any(|i| prefix_match(tail, &rest[i..]))
+        }
+    }
+}
+
+/// `*` wildcard over the whole string (case-sensitive).
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, tail)) => {
+            let Some(rest) = text.strip_prefix(head) else { return false };
+            (0..=rest.len()).filter(|i| rest.is_char_boundary(*i)).any(|i| glob(tail, &rest[i..]))
+        }
+    }
+}
+
+fn innermost_in_app<'e>(e: &'e dyn Groupable) -> (Option<String>, Option<String>) {
+    let mut found = (None, None);
+    e.frames(&mut |f| {
+        if f.in_app == Some(true) || (f.in_app.is_none() && (f.module.is_some() || f.function.is_some())) {
+            found = (f.module.map(str::to_string), f.function.map(str::to_string));
+        }
+    });
+    found
+}
+
+fn rule_matches(r: &FingerprintRule, e: &dyn Groupable) -> bool {
+    let m = &r.matches;
+    let text = |p: &Option<String>, v: Option<&str>| p.as_ref().is_none_or(|p| v.is_some_and(|v| glob(p, v)));
+    let message = e.exception_kind().map(|_| e.exception_value()).or(e.message());
+    if !text(&m.kind, e.exception_kind()) || !text(&m.message, message) || !text(&m.service, e.service()) {
+        return false;
+    }
+    if !m.tags.iter().all(|(k, p)| e.tag(k).is_some_and(|v| glob(p, v))) {
+        return false;
+    }
+    if m.module.is_some() || m.function.is_some() {
+        let (module, function) = innermost_in_app(e);
+        return text(&m.module, module.as_deref()) && text(&m.function, function.as_deref());
+    }
+    true
+}
+
+/// `{{ type }}`, `{{ message }}`, `{{ tags.NAME }}`… in a rule's component.
+fn expand(part: &str, e: &dyn Groupable) -> String {
+    let mut out = String::new();
+    let mut rest = part;
+    while let Some(i) = rest.find("{{") {
+        out.push_str(&rest[..i]);
+        let Some(j) = rest[i..].find("}}") else {
+            out.push_str(&rest[i..]);
+            return out;
+        };
+        let name = rest[i + 2..i + j].trim();
+        let value: Cow<'_, str> = match name {
+            "type" => e.exception_kind().unwrap_or("").into(),
+            "message" => template(e.exception_kind().map(|_| e.exception_value()).or(e.message()).unwrap_or("")).into(),
+            "service" => e.service().unwrap_or("").into(),
+            "module" => innermost_in_app(e).0.unwrap_or_default().into(),
+            "function" => innermost_in_app(e).1.unwrap_or_default().into(),
+            "release" => e.tag("release").unwrap_or("").into(),
+            other => match other.strip_prefix("tags.") {
+                Some(k) => e.tag(k).unwrap_or("").into(),
+                None => format!("{{{{ {other} }}}}").into(),
+            },
+        };
+        out.push_str(&value);
+        rest = &rest[i + j + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn describe(r: &FingerprintRule) -> String {
+    let m = &r.matches;
+    let mut parts = Vec::new();
+    for (k, v) in [("type", &m.kind), ("message", &m.message), ("module", &m.module), ("function", &m.function), ("service", &m.service)] {
+        if let Some(v) = v {
+            parts.push(format!("{k}={v}"));
+        }
+    }
+    for (k, v) in &m.tags {
+        parts.push(format!("tags.{k}={v}"));
+    }
+    if parts.is_empty() { "(matches all)".to_string() } else { parts.join(" ") }
 }
 
 /// Generated names vary between builds; strip what varies.
-pub fn normalize_function(name: &str) -> String {
+pub fn normalize_function(name: &str) -> Cow<'_, str> {
     let name = name.trim();
     if name.starts_with("<lambda") || name.contains("lambda$") {
         return "<lambda>".into();
@@ -67,15 +361,15 @@ pub fn normalize_function(name: &str) -> String {
         return "<anonymous>".into();
     }
     if let Some(i) = name.find("::{{closure}}") {
-        return format!("{}::{{{{closure}}}}", &name[..i]);
+        return format!("{}::{{{{closure}}}}", &name[..i]).into();
     }
     // handler_17, handler17, func$3 → handler_N
     let trimmed = name.trim_end_matches(|c: char| c.is_ascii_digit());
     if trimmed.len() < name.len() && !trimmed.is_empty() {
         let base = trimmed.trim_end_matches(['_', '$']);
-        return format!("{base}_N");
+        return format!("{base}_N").into();
     }
-    name.to_string()
+    name.into()
 }
 
 /// A message reduced to a template: the parts that vary between occurrences
