@@ -160,6 +160,7 @@ fn generate(path: &Path, n: usize) -> std::io::Result<()> {
 
 // The ceiling: only what a grouper reads, borrowed.
 #[derive(Deserialize)]
+#[allow(dead_code)] // deserialized to measure the ceiling, never read
 struct CEvent<'a> {
     #[serde(borrow)]
     message: Option<CMessage<'a>>,
@@ -167,16 +168,19 @@ struct CEvent<'a> {
     exception: Option<CExceptions<'a>>,
 }
 #[derive(Deserialize)]
+#[allow(dead_code)] // deserialized to measure the ceiling, never read
 struct CMessage<'a> {
     #[serde(borrow)]
     formatted: Option<Cow<'a, str>>,
 }
 #[derive(Deserialize)]
+#[allow(dead_code)] // deserialized to measure the ceiling, never read
 struct CExceptions<'a> {
     #[serde(borrow)]
     values: Vec<CException<'a>>,
 }
 #[derive(Deserialize)]
+#[allow(dead_code)] // deserialized to measure the ceiling, never read
 struct CException<'a> {
     #[serde(borrow, rename = "type")]
     kind: Option<Cow<'a, str>>,
@@ -186,11 +190,13 @@ struct CException<'a> {
     stacktrace: Option<CStack<'a>>,
 }
 #[derive(Deserialize)]
+#[allow(dead_code)] // deserialized to measure the ceiling, never read
 struct CStack<'a> {
     #[serde(borrow)]
     frames: Vec<CFrame<'a>>,
 }
 #[derive(Deserialize)]
+#[allow(dead_code)] // deserialized to measure the ceiling, never read
 struct CFrame<'a> {
     #[serde(borrow)]
     filename: Option<Cow<'a, str>>,
