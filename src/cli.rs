@@ -10,6 +10,7 @@ use toml::Value;
 use crate::config::{self, ConfigError, FlagOverride, Loaded, Sources, paths};
 use crate::demo;
 use crate::signals::redact::Redactor;
+use crate::source::SourceTree;
 use crate::store::Store;
 use crate::tui;
 use crate::tui::keymap::Keymap;
@@ -62,6 +63,14 @@ pub enum Cmd {
     /// List incidents, highest priority first.
     Incidents {
         /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one incident: header, score factors, exception, in-app frames, dimensions, why grouped.
+    Incident {
+        /// The incident's id, as `suture incidents` lists it (INC-…).
+        id: String,
+        /// Print the incident and its representative event as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -146,6 +155,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Cmd::Incidents { json }) => incidents(&loaded, *json),
+        Some(Cmd::Incident { id, json }) => incident(&loaded, id, *json),
         Some(Cmd::Ingest { paths }) => ingest(&loaded, paths),
         Some(Cmd::Demo { reset }) => demo_cmd(&loaded, *reset),
         Some(Cmd::Screenshots { out }) => screenshots(&loaded, out),
@@ -164,6 +174,28 @@ pub fn store_path(loaded: &Loaded) -> Result<(PathBuf, bool)> {
 
 fn demo_root(loaded: &Loaded) -> PathBuf {
     loaded.config.demo.root.as_ref().map(PathBuf::from).unwrap_or_else(paths::builtin_demo_root)
+}
+
+/// The source tree frames are looked up in: `source.root`, or in the demo
+/// world the demo's `service/` directory with `/srv/shop/` stripped (where the
+/// recorded service ran). `None`, with a log line, when the root is unusable.
+pub fn source_tree(loaded: &Loaded, is_demo: bool) -> Option<SourceTree> {
+    let cfg = &loaded.config.source;
+    let (root, mut strip) = match &cfg.root {
+        Some(r) => (PathBuf::from(r), cfg.strip_prefixes.clone()),
+        None if is_demo => (demo_root(loaded).join("service"), cfg.strip_prefixes.clone()),
+        None => return None,
+    };
+    if is_demo && cfg.root.is_none() && strip.is_empty() {
+        strip.push("/srv/shop/".into());
+    }
+    match SourceTree::new(&root, strip) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::warn!("source root {} is unusable: {e}", root.display());
+            None
+        }
+    }
 }
 
 fn redactor() -> Result<Redactor> {
@@ -218,6 +250,7 @@ fn console(loaded: &Loaded) -> Result<()> {
         environment,
         frame_ms: loaded.config.ui.frame_ms,
         poll_ms: loaded.config.ui.poll_ms,
+        source: source_tree(loaded, is_demo),
     })
 }
 
@@ -259,6 +292,107 @@ fn incidents(loaded: &Loaded, json: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+fn incident(loaded: &Loaded, id: &str, json: bool) -> Result<()> {
+    let (store, path, is_demo) = open_store(loaded)?;
+    let tree = source_tree(loaded, is_demo);
+    let mut detail = crate::inspect::load(&store, id, tree.as_ref())?;
+    if detail.is_none() && id != id.to_ascii_uppercase() {
+        detail = crate::inspect::load(&store, &id.to_ascii_uppercase(), tree.as_ref())?;
+    }
+    let Some(d) = detail else {
+        bail!("no incident `{}` in the store {}; `suture incidents` lists them", inert(id), path.display());
+    };
+    if json {
+        let out = serde_json::json!({ "incident": d.incident, "representative_event": d.event });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print!("{}", incident_text(&d));
+    }
+    Ok(())
+}
+
+/// What the Incident view shows, as plain text. Every value from an event is inert.
+pub fn incident_text(d: &crate::inspect::IncidentDetail) -> String {
+    use crate::inspect::short_release;
+    use crate::tui::app::trace;
+    use crate::tui::widgets::text::datetime;
+    use std::fmt::Write;
+    let inc = &d.incident;
+    let list = |v: &[String]| if v.is_empty() { "—".to_string() } else { inert(&v.join(", ")).into_owned() };
+    let mut o = String::new();
+    let _ = writeln!(o, "{}  {}", inc.id, inert(&inc.title));
+    let new = if inc.new_since_deploy { " · new since deploy" } else { "" };
+    let _ = writeln!(o, "status      {}{new}", inc.status.label());
+    let _ = writeln!(o, "service     {}", list(&inc.services));
+    let _ = writeln!(o, "events      {} · users {}", count(inc.count), count(inc.users));
+    let _ = writeln!(o, "first seen  {}", datetime(inc.first_seen));
+    let _ = writeln!(o, "last seen   {}", datetime(inc.last_seen));
+    let factors: Vec<String> = inc.score_factors.iter().map(|(n, p)| format!("{n} {p:.1}")).collect();
+    let _ = writeln!(o, "score       {:.1} = {}", inc.score, factors.join(" + "));
+    let _ = writeln!(o, "culprit     {}", inert(inc.culprit.as_deref().unwrap_or("no in-app frame")));
+    match &d.event {
+        None => {
+            let _ = writeln!(o, "\nThe representative event is no longer in the store.");
+        }
+        Some(ev) => {
+            let _ = writeln!(o, "\nException (the escaping one first)");
+            if ev.exceptions.is_empty() {
+                let _ = writeln!(o, "  none: {}", inert(ev.message.as_deref().unwrap_or("(no message)")));
+            }
+            for (i, e) in ev.exceptions.iter().enumerate().rev() {
+                let lead = if i + 1 == ev.exceptions.len() { "  " } else { "  chained from " };
+                let unhandled = if e.handled == Some(false) { " (unhandled)" } else { "" };
+                let _ = writeln!(o, "{lead}{}: {}{unhandled}", inert(&e.kind), inert(&e.value));
+            }
+            let _ = writeln!(o, "\nIn-app frames (most recent call first)");
+            let rows = trace::rows(ev, false);
+            let frames = trace::frames(&rows);
+            if !frames.iter().any(|(e, f)| trace::in_app(&ev.exceptions[*e].frames[*f])) {
+                let _ = writeln!(o, "  none");
+            }
+            for (e, f) in frames {
+                let fr = &ev.exceptions[e].frames[f];
+                if !trace::in_app(fr) {
+                    continue;
+                }
+                let place = fr.filename.as_deref().or(fr.module.as_deref()).unwrap_or("?");
+                let line = fr.lineno.map(|n| format!(":{n}")).unwrap_or_default();
+                let _ = writeln!(o, "  {}{line} in {}", inert(place), inert(fr.function.as_deref().unwrap_or("?")));
+                let src = d.sources.get(e).and_then(|s| s.get(f));
+                let code = src.and_then(|s| s.snippet.as_ref()).and_then(|s| {
+                    let focus = s.focus?;
+                    Some(s.text(focus.checked_sub(s.first_line)? as usize))
+                });
+                if let Some(code) = code.filter(|c| !c.trim().is_empty()) {
+                    let from = if src.and_then(|s| s.snippet.as_ref()).is_some_and(|s| s.file.is_some()) { "tree" } else { "event" };
+                    let _ = writeln!(o, "      {}    ({from})", inert(code.trim()));
+                }
+            }
+        }
+    }
+    let _ = writeln!(o, "\nDimensions");
+    let _ = writeln!(o, "  tenants   {}", list(&inc.tenants));
+    let _ = writeln!(o, "  regions   {}", list(&inc.regions));
+    for r in &d.releases {
+        let _ = writeln!(
+            o,
+            "  release   {} (first here {}, {} events)",
+            inert(&short_release(&r.release)),
+            datetime(r.first_seen),
+            count(r.events)
+        );
+    }
+    if d.releases.is_empty() {
+        let _ = writeln!(o, "  releases  —");
+    }
+    let _ = writeln!(o, "  flags     {}", list(&inc.flags));
+    let _ = writeln!(o, "\nWhy grouped ({})", crate::triage::fingerprint::GROUPING_VERSION);
+    for c in &inc.grouping {
+        let _ = writeln!(o, "  {}", inert(c));
+    }
+    o
 }
 
 fn ingest(loaded: &Loaded, paths: &[PathBuf]) -> Result<()> {
@@ -337,10 +471,15 @@ fn screenshots(loaded: &Loaded, out: &std::path::Path) -> Result<()> {
     let mut store = Store::open_in_memory()?;
     demo::load(&mut store, &demo_root(loaded), &Redactor::new([0x5a; 32]), 0)?;
     let snapshot = tui::run::snapshot(&store)?;
+    let tree = source_tree(loaded, true);
+    let detail = match snapshot.incidents.first() {
+        Some(inc) => crate::inspect::load(&store, &inc.id, tree.as_ref())?,
+        None => None,
+    };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let theme = Theme::load(&loaded.config.ui.theme, Depth::TrueColor).map_err(anyhow::Error::msg)?;
     let keymap = keymap(loaded)?;
-    for (name, svg) in tui::shots::render_all(&snapshot, &theme, &keymap, 120, 36) {
+    for (name, svg) in tui::shots::render_all(&snapshot, detail.as_ref(), &theme, &keymap, 120, 36) {
         let path = out.join(format!("{name}.svg"));
         std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());

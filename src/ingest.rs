@@ -211,6 +211,7 @@ impl<'a> Ingestor<'a> {
             tenant: self.intern(ev.tenant.as_deref()),
             region: self.intern(ev.region.as_deref()),
             release: self.intern(ev.release.as_deref()),
+            service: self.intern(ev.service.as_deref()),
             flags: self.intern_flags(ev.flags.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
         };
         self.batch.events.push(key);
@@ -254,6 +255,7 @@ impl<'a> Ingestor<'a> {
             tenant: self.intern(view.tenant.as_deref()),
             region: self.intern(view.region.as_deref()),
             release: self.intern(release),
+            service: self.intern(view.service.as_deref()),
             flags: if view.flags.is_empty() { NONE } else { self.intern_flags(view.flags.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))) },
         };
         self.batch.events.push(key);

@@ -169,3 +169,69 @@ fn ingest_of_a_missing_file_fails_naming_it() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("nope.jsonl"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn incident_shows_what_the_view_shows_with_source_from_the_demo_tree() {
+    let sb = Sandbox::new();
+    let list = sb.run(&["incidents", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let id = v[0]["id"].as_str().unwrap().to_string();
+    let out = sb.run(&["incident", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    for want in [
+        format!("{id}  KeyError: 'EU-LEGACY'"),
+        "status      open · new since deploy".into(),
+        "service     shop".into(),
+        "score       30.7 = users 18.1 + last hour 7.6 + new since deploy 5.0 + regression 0.0".into(),
+        "KeyError: 'EU-LEGACY' (unhandled)".into(),
+        "  app/tax.py:18 in legacy_tax\n      rate = LEGACY_RATES[code]    (tree)".into(),
+        "tenants   acme, globex, stark".into(),
+        "flags     legacy-tax-rounding=on".into(),
+        "Why grouped (suture-grouping:1)\n  type:KeyError\n".into(),
+    ] {
+        assert!(shown.contains(&want), "missing {want:?} in:\n{shown}");
+    }
+    assert!(!shown.contains("threading.py"), "library frames are left out:\n{shown}");
+    // Ids are matched without regard to case.
+    let lower = sb.run(&["incident", &id.to_lowercase()]);
+    assert_eq!(text(&lower.stdout), shown);
+}
+
+#[test]
+fn incident_json_has_the_incident_and_its_representative_event() {
+    let sb = Sandbox::new();
+    let list = sb.run(&["incidents", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let id = v[0]["id"].as_str().unwrap();
+    let out = sb.run(&["incident", id, "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(d["incident"]["id"], id);
+    assert_eq!(d["incident"]["count"], 900);
+    let ev = &d["representative_event"];
+    assert_eq!(ev["id"], d["incident"]["representative_event"]);
+    assert_eq!(ev["exceptions"][0]["kind"], "KeyError");
+    assert!(ev["exceptions"][0]["frames"].as_array().unwrap().len() > 3);
+}
+
+#[test]
+fn an_unknown_incident_exits_1_naming_it() {
+    let sb = Sandbox::new();
+    let store = sb.path("data/real.db");
+    let out = sb.run(&["--store", store.to_str().unwrap(), "incident", "INC-NOPE42"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("no incident `INC-NOPE42`"), "{err}");
+    assert!(out.stdout.is_empty());
+    let out = sb.run(&["--store", store.to_str().unwrap(), "incident", "INC-\u{1b}[2J", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!text(&out.stderr).contains('\u{1b}'), "the id is echoed inert");
+}
+
+#[test]
+fn the_readme_keys_table_is_the_generated_one() {
+    let out = Sandbox::new().run(&["keys"]);
+    let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
+    assert!(readme.contains(&text(&out.stdout)), "README.md's keys table is stale: paste `suture keys` into it");
+}

@@ -130,6 +130,22 @@ fn demo_console_switches_tabs_shows_help_and_quits_cleanly() {
     t.wait_gone("Culprit");
     t.wait_for("INC-851634 — summary");
 
+    // Enter opens the selected incident (INC-851634), Esc comes back.
+    t.keys(&["Enter"]);
+    t.wait_for("IndexError: list index out of range");
+    t.wait_for("Trace & source");
+    t.wait_for("from the source tree");
+    t.keys(&["Escape"]);
+    t.wait_gone("Trace & source");
+    t.wait_for("INC-851634 — summary");
+
+    // `/` filters as you type; Esc clears.
+    t.keys(&["/"]);
+    t.keys(&["-l", "pricing"]);
+    t.wait_for("Incidents (1 of 8)");
+    t.keys(&["Escape"]);
+    t.wait_for("Incidents (8)");
+
     t.keys(&["?"]);
     t.wait_for("Help — keys");
     t.keys(&["Escape"]);
@@ -176,16 +192,32 @@ fn a_change_by_another_process_shows_up_live() {
     };
     let inc = suture::model::Incident {
         id: "INC-E2E001".into(),
-        fingerprint: "e2e-live".into(),
+        fingerprint: "e2e001live".into(),
         title: "written from outside".into(),
         count: 1,
         score: 99.0,
         ..Default::default()
     };
-    store
-        .ingest(&[suture::store::NewEvent { event: &ev, incident_id: &inc.id }], std::slice::from_ref(&inc), &|_, _, _| {}, "test", 1)
-        .unwrap();
+    use suture::store::{Batch, BatchIncident, EventKey, NONE, event_key};
+    let key = EventKey {
+        key: event_key(&ev.id),
+        incident: 0,
+        ts: ev.timestamp,
+        user: None,
+        tenant: NONE,
+        region: NONE,
+        release: NONE,
+        service: NONE,
+        flags: NONE,
+    };
+    let batch = Batch { incidents: vec![BatchIncident { skeleton: inc.clone() }], events: vec![key], samples: vec![(0, ev)], ..Default::default() };
+    // No ranking: the incident keeps the score it was written with.
+    store.ingest_batch(&batch, &|_, _, _| {}, "test", 1).unwrap();
     t.wait_for("Incidents (9)");
+    t.wait_for("INC-E2E001");
+    // The new incident ranks first; the selection stays on the incident it was on.
+    assert!(t.screen().contains("INC-F22A7C — summary"), "{}", t.screen());
+    t.keys(&["g"]);
     t.wait_for("written from outside");
     t.keys(&["q"]);
     t.wait_for("EXITED:0");

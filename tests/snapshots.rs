@@ -4,23 +4,61 @@
 use std::sync::OnceLock;
 
 use ratatui::style::{Color, Modifier};
+use suture::inspect::{self, IncidentDetail};
 use suture::signals::redact::Redactor;
+use suture::source::SourceTree;
 use suture::store::Store;
 use suture::tui::app::{Action, Snapshot, update};
 use suture::tui::keymap::{Command, Keymap};
-use suture::tui::shots::{render, state_with, text};
+use suture::tui::shots::{open_incident, render, state_with, text};
 use suture::tui::theme::{Depth, Theme};
 
-fn demo() -> &'static Snapshot {
-    static SNAP: OnceLock<Snapshot> = OnceLock::new();
+/// The demo world's snapshot, and every incident in full with the demo's
+/// source tree (paths are shown relative to it, so the text is stable).
+fn world() -> &'static (Snapshot, Vec<IncidentDetail>) {
+    static SNAP: OnceLock<(Snapshot, Vec<IncidentDetail>)> = OnceLock::new();
     SNAP.get_or_init(|| {
         let mut store = Store::open_in_memory().unwrap();
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
         // A fixed redaction key and audit time keep the snapshots stable.
         suture::demo::load(&mut store, &root, &Redactor::new([0x5a; 32]), 1_795_219_200_000).unwrap();
-        suture::tui::run::snapshot(&store).unwrap()
+        let snapshot = suture::tui::run::snapshot(&store).unwrap();
+        let tree = SourceTree::new(&root.join("service"), vec!["/srv/shop/".into()]).unwrap();
+        let details = snapshot.incidents.iter().map(|i| inspect::load(&store, &i.id, Some(&tree)).unwrap().unwrap()).collect();
+        (snapshot, details)
     })
 }
+
+fn demo() -> &'static Snapshot {
+    &world().0
+}
+
+/// The Incident view on the demo's incident whose title starts with `title`.
+fn incident_screen(w: u16, h: u16, title: &str, commands: &[Command]) -> String {
+    let detail = world().1.iter().find(|d| d.incident.title.starts_with(title)).unwrap();
+    let mut state = state_with(demo(), w, h);
+    open_incident(&mut state, detail);
+    for c in commands {
+        update(&mut state, Action::Command(*c));
+    }
+    text(&render(&state, &Theme::builtin(Depth::TrueColor), &Keymap::default()))
+}
+
+macro_rules! incident_shot {
+    ($name:ident, $w:expr, $h:expr, $title:expr, $cmds:expr) => {
+        #[test]
+        fn $name() {
+            insta::assert_snapshot!(incident_screen($w, $h, $title, $cmds));
+        }
+    };
+}
+
+incident_shot!(incident_80x24, 80, 24, "KeyError: 'EU-LEGACY'", &[]);
+incident_shot!(incident_details_80x24, 80, 24, "KeyError: 'EU-LEGACY'", &[Command::TogglePane]);
+incident_shot!(incident_grouping_80x24, 80, 24, "KeyError: 'EU-LEGACY'", &[Command::TogglePane, Command::TogglePane]);
+incident_shot!(incident_160x48, 160, 48, "KeyError: 'EU-LEGACY'", &[]);
+incident_shot!(incident_chained_all_frames_160x48, 160, 48, "InventoryError", &[Command::ToggleLibrary, Command::FrameDown]);
+incident_shot!(incident_pricing_80x24, 80, 24, "TypeError", &[]);
 
 fn screen(w: u16, h: u16, commands: &[Command]) -> String {
     let mut state = state_with(demo(), w, h);
@@ -50,6 +88,19 @@ shot!(audit_80x24, 80, 24, &[Command::TabAudit]);
 shot!(audit_160x48, 160, 48, &[Command::TabAudit]);
 shot!(help_80x24, 80, 24, &[Command::Help]);
 shot!(help_160x48, 160, 48, &[Command::Help]);
+shot!(incidents_sorted_by_users_80x24, 80, 24, &[Command::Sort, Command::Sort]);
+
+/// Typing `legacy STARK` keeps the incidents matching both words, in any
+/// searched field and any case.
+#[test]
+fn incidents_filtered_160x48() {
+    let mut state = state_with(demo(), 160, 48);
+    update(&mut state, Action::Command(Command::Filter));
+    for c in "legacy STARK".chars() {
+        update(&mut state, Action::FilterInput(c));
+    }
+    insta::assert_snapshot!(text(&render(&state, &Theme::builtin(Depth::TrueColor), &Keymap::default())));
+}
 
 #[test]
 fn the_banner_and_selection_carry_the_theme_colours() {
@@ -90,4 +141,37 @@ fn hostile_titles_are_drawn_inert() {
         assert!(!cell.symbol().chars().any(|c| c.is_control()), "control character reached a cell: {:?}", cell.symbol());
     }
     assert!(text(&buf).contains("boom␛[2J␛]52;c;aGk=␇"));
+}
+
+#[test]
+fn hostile_events_and_source_are_drawn_inert_in_the_incident_view() {
+    let mut d = world().1[0].clone();
+    let evil = "x\u{1b}[2J\u{1b}]52;c;aGk=\u{7}\u{9b}31m";
+    let ev = d.event.as_mut().unwrap();
+    let exc = ev.exceptions.last_mut().unwrap();
+    exc.value = evil.into();
+    for f in &mut exc.frames {
+        f.function = Some(evil.into());
+        f.filename = Some(evil.into());
+    }
+    ev.tags.push((evil.into(), evil.into()));
+    d.incident.grouping.push(format!("type:{evil}"));
+    d.incident.tenants.push(evil.into());
+    for runs in d.sources.iter_mut().flatten().filter_map(|s| s.snippet.as_mut()).flat_map(|s| s.lines.iter_mut()) {
+        for r in runs {
+            r.text = evil.into();
+        }
+    }
+    for (w, h, cmds) in [(160, 48, vec![]), (80, 24, vec![]), (80, 24, vec![Command::TogglePane]), (80, 24, vec![Command::TogglePane; 2])] {
+        let mut state = state_with(demo(), w, h);
+        open_incident(&mut state, &d);
+        for c in cmds {
+            update(&mut state, Action::Command(c));
+        }
+        let buf = render(&state, &Theme::builtin(Depth::TrueColor), &Keymap::default());
+        for cell in buf.content() {
+            assert!(!cell.symbol().chars().any(|c| c.is_control()), "control character reached a cell: {:?}", cell.symbol());
+        }
+        assert!(text(&buf).contains("x␛[2J"), "{}", text(&buf));
+    }
 }

@@ -9,20 +9,22 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use suture::model::{ErrorEvent, Incident};
-use suture::store::{NewEvent, Store};
+use suture::model::ErrorEvent;
+use suture::ingest::Ingestor;
+use suture::store::Store;
 
 const CHILD_ENV: &str = "SUTURE_TEST_WRITE_LOOP_DB";
 
 fn child_write_loop(path: &str) {
     let mut store = Store::open(std::path::Path::new(path)).expect("child opens the store");
-    let incident = Incident { id: "INC-KILL".into(), fingerprint: "fp-kill".into(), title: "kill test".into(), ..Default::default() };
     for i in 0.. {
         let ev = ErrorEvent { id: format!("ev-{i:06}"), timestamp: i, message: Some(format!("write {i}")), ..Default::default() };
-        let mut inc = incident.clone();
-        inc.count = i as u64 + 1;
-        store.ingest(&[NewEvent { event: &ev, incident_id: "INC-KILL" }], &[inc], &|_, _, _| {}, "test/writer", i).expect("commit");
-        println!("committed {}", ev.id);
+        let id = ev.id.clone();
+        // One transaction per event: finish() returns once it committed.
+        let mut ing = Ingestor::new(&mut store, "test/writer", i);
+        ing.push(ev).expect("push");
+        ing.finish().expect("commit");
+        println!("committed {id}");
     }
 }
 

@@ -41,6 +41,9 @@ pub struct Incident {
     pub first_seen: Millis,
     pub last_seen: Millis,
     pub users: u64,
+    /// Services the events came from.
+    #[serde(default)]
+    pub services: Vec<String>,
     #[serde(default)]
     pub tenants: Vec<String>,
     #[serde(default)]

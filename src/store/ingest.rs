@@ -77,6 +77,7 @@ pub struct EventKey {
     pub tenant: u32,
     pub region: u32,
     pub release: u32,
+    pub service: u32,
     /// Index into [`Batch::flag_sets`], or [`NONE`].
     pub flags: u32,
 }
@@ -138,6 +139,7 @@ impl Store {
         let mut pairs: HashSet<(u32, u64)> = HashSet::new();
         let mut dims: HashSet<(u32, &'static str, u32)> = HashSet::new();
         let mut releases: HashMap<u32, Millis> = HashMap::new();
+        let mut per_release: HashMap<(u32, u32), (Millis, i64)> = HashMap::new();
         let mut added = 0;
         {
             // One statement for the whole batch; it returns the keys it added.
@@ -155,7 +157,7 @@ impl Store {
                 if let Some(u) = e.user {
                     pairs.insert((e.incident, u));
                 }
-                for (kind, v) in [("tenant", e.tenant), ("region", e.region), ("release", e.release)] {
+                for (kind, v) in [("tenant", e.tenant), ("region", e.region), ("release", e.release), ("service", e.service)] {
                     if v != NONE {
                         dims.insert((e.incident, kind, v));
                     }
@@ -168,6 +170,9 @@ impl Store {
                 if e.release != NONE {
                     let r = releases.entry(e.release).or_insert(e.ts);
                     *r = (*r).min(e.ts);
+                    let p = per_release.entry((e.incident, e.release)).or_insert((e.ts, 0));
+                    p.0 = p.0.min(e.ts);
+                    p.1 += 1;
                 }
             }
         }
@@ -195,6 +200,13 @@ impl Store {
             )?;
             for (r, ts) in &releases {
                 release.execute(params![batch.strings[*r as usize], ts])?;
+            }
+            let mut inc_release = tx.prepare_cached(
+                "INSERT INTO incident_releases(incident_id, release, first_seen, n) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(incident_id, release) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen), n = n + excluded.n",
+            )?;
+            for ((inc, r), (first, n)) in &per_release {
+                inc_release.execute(params![ids[*inc as usize], batch.strings[*r as usize], first, n])?;
             }
         }
         {
@@ -312,6 +324,7 @@ fn refresh(tx: &Transaction<'_>, inc: &mut Incident) -> Result<()> {
     inc.regions = dims("region")?;
     inc.releases = dims("release")?;
     inc.flags = dims("flag")?;
+    inc.services = dims("service")?;
     let last_minute = inc.last_seen.div_euclid(60_000);
     let first_minute = (last_minute - RATE_MINUTES as i64 + 1).max(inc.first_seen.div_euclid(60_000));
     let mut rate = vec![0u32; (last_minute - first_minute + 1).max(0) as usize];

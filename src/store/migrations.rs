@@ -106,6 +106,17 @@ CREATE TABLE samples (
     PRIMARY KEY (incident_id, id)
 ) WITHOUT ROWID;
 CREATE INDEX samples_by_id ON samples(id);
+-- Per incident and release: its first event and how many (the Incident view's timeline).
+CREATE TABLE incident_releases (
+    incident_id TEXT NOT NULL,
+    release     TEXT NOT NULL,
+    first_seen  INTEGER NOT NULL,
+    n           INTEGER NOT NULL,
+    PRIMARY KEY (incident_id, release)
+) WITHOUT ROWID;
+INSERT INTO incident_releases
+    SELECT incident_id, json_extract(body, '$.release'), min(ts), count(*) FROM events
+    WHERE json_extract(body, '$.release') IS NOT NULL GROUP BY 1, 2;
 INSERT OR IGNORE INTO event_keys SELECT suture_event_key(id) FROM events;
 INSERT OR IGNORE INTO samples SELECT incident_id, id, ts, json_extract(body, '$.release'), body FROM events;
 INSERT OR IGNORE INTO user_keys

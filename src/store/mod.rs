@@ -181,6 +181,22 @@ impl Store {
         one(&self.conn, "samples", "SELECT id, body FROM samples WHERE id = ?1", id)
     }
 
+    /// The releases an incident's events came from: `(release, first event, events)`, oldest first.
+    pub fn incident_releases(&self, incident_id: &str) -> Result<Vec<(String, Millis, u64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT release, first_seen, n FROM incident_releases WHERE incident_id = ?1 ORDER BY first_seen, release",
+        )?;
+        let rows = stmt.query_map([incident_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Millis>(1)?, r.get::<_, i64>(2)? as u64)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// Every release and its first event anywhere (when it was deployed, as far as events tell), oldest first.
+    pub fn releases(&self) -> Result<Vec<(String, Millis)>> {
+        let mut stmt = self.conn.prepare_cached("SELECT release, first_seen FROM releases ORDER BY first_seen, release")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Millis>(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     /// Stores a new patch (state `Proposed`) with an audit entry.
     pub fn add_patch(&mut self, patch: &Patch, at: Millis) -> Result<()> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -245,7 +261,6 @@ impl Store {
     }
 }
 
-/// Recomputes an incident's aggregates from the aggregate tables.
 fn upsert_incident(tx: &Transaction<'_>, inc: &Incident) -> Result<()> {
     let body = serde_json::to_string(inc)?;
     tx.prepare_cached(

@@ -66,6 +66,7 @@ fn batch(incidents: &[Incident], events: &[(u32, &ErrorEvent)], samples: bool) -
             tenant: intern(&e.tenant),
             region: intern(&e.region),
             release: intern(&e.release),
+            service: intern(&e.service),
             flags: NONE,
         });
     }
@@ -185,6 +186,7 @@ fn aggregates_follow_events_across_batches_and_resolved_incidents_regress() {
     assert_eq!(a.status, IncidentStatus::Regressed);
     assert_eq!(a.releases, ["r1", "r2"]);
     assert_eq!(a.score, 3.0, "ranked in the same transaction");
+    assert_eq!(s.incident_releases(id).unwrap(), [("r1".to_string(), 60_000, 2), ("r2".to_string(), 180_000, 1)]);
 }
 
 #[test]

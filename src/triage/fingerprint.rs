@@ -280,7 +280,7 @@ fn glob(pattern: &str, text: &str) -> bool {
     }
 }
 
-fn innermost_in_app<'e>(e: &'e dyn Groupable) -> (Option<String>, Option<String>) {
+fn innermost_in_app(e: &dyn Groupable) -> (Option<String>, Option<String>) {
     let mut found = (None, None);
     e.frames(&mut |f| {
         if f.in_app == Some(true) || (f.in_app.is_none() && (f.module.is_some() || f.function.is_some())) {

@@ -14,6 +14,10 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 pub enum Context {
     Global,
     List,
+    /// The Incident view, open over the Incidents tab.
+    Incident,
+    /// Typing the Incidents filter: characters are text, not commands.
+    Filter,
     Help,
 }
 
@@ -22,6 +26,8 @@ impl Context {
         match self {
             Context::Global => "Everywhere",
             Context::List => "Lists",
+            Context::Incident => "Incident view",
+            Context::Filter => "Typing a filter",
             Context::Help => "Help",
         }
     }
@@ -46,6 +52,18 @@ pub enum Command {
     Top,
     Bottom,
     Refresh,
+    Open,
+    Back,
+    FrameUp,
+    FrameDown,
+    ToggleLibrary,
+    TogglePane,
+    Filter,
+    FilterDone,
+    FilterCancel,
+    ClearFilter,
+    Sort,
+    SortReverse,
 }
 
 /// One binding: its command, keys, description and context.
@@ -208,6 +226,18 @@ impl Default for Keymap {
                 b(C::PageDown, "page_down", &["pgdn", "ctrl+d"], "page down", List, false),
                 b(C::Top, "top", &["home", "g"], "first row", List, false),
                 b(C::Bottom, "bottom", &["end", "G"], "last row", List, false),
+                b(C::Open, "open", &["enter"], "open the incident", List, true),
+                b(C::Filter, "filter", &["/"], "filter incidents", List, true),
+                b(C::ClearFilter, "clear_filter", &["esc"], "clear the filter", List, false),
+                b(C::Sort, "sort", &["s"], "next sort key", List, false),
+                b(C::SortReverse, "sort_reverse", &["S"], "reverse the sort", List, false),
+                b(C::Back, "back", &["esc", "backspace"], "back to the incidents", Incident, true),
+                b(C::FrameUp, "frame_up", &["up", "k"], "previous frame", Incident, true),
+                b(C::FrameDown, "frame_down", &["down", "j"], "next frame", Incident, true),
+                b(C::ToggleLibrary, "toggle_library", &["f"], "library frames on/off", Incident, true),
+                b(C::TogglePane, "toggle_pane", &["d"], "next panel", Incident, true),
+                b(C::FilterDone, "filter_done", &["enter"], "keep the filter", Filter, true),
+                b(C::FilterCancel, "filter_cancel", &["esc"], "clear the filter", Filter, true),
                 b(C::CloseHelp, "close_help", &["esc", "?", "q"], "close help", Help, true),
             ],
         }
@@ -231,7 +261,9 @@ impl Keymap {
     }
 
     /// The command for a key in a context; context bindings first, then global
-    /// ones (the help overlay is modal: only its own keys and quit apply).
+    /// ones (the help overlay is modal: only its own keys and quit apply; while
+    /// a filter is typed, a plain character is text, so only a quit key with a
+    /// modifier, such as ctrl+c, quits).
     pub fn lookup(&self, context: Context, ev: &KeyEvent) -> Option<Command> {
         let find = |ctx: Context| self.bindings.iter().find(|b| b.context == ctx && b.keys.iter().any(|k| k.matches(ev)));
         if let Some(b) = find(context) {
@@ -239,6 +271,8 @@ impl Keymap {
         }
         match context {
             Context::Help => find(Context::Global).filter(|b| b.command == Command::Quit).map(|b| b.command),
+            Context::Filter if is_text(ev) => None,
+            Context::Filter => find(Context::Global).filter(|b| b.command == Command::Quit).map(|b| b.command),
             _ => find(Context::Global).map(|b| b.command),
         }
     }
@@ -261,6 +295,11 @@ impl Keymap {
         }
         out
     }
+}
+
+/// A key that types a character: no ctrl or alt.
+pub fn is_text(ev: &KeyEvent) -> bool {
+    matches!(ev.code, KeyCode::Char(_)) && !ev.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
 }
 
 #[cfg(test)]
@@ -303,6 +342,14 @@ mod tests {
         assert_eq!(km.lookup(Context::Help, &key(KeyCode::Char('j'), KeyModifiers::NONE)), None, "help is modal");
         assert_eq!(km.lookup(Context::Help, &key(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Command::Quit));
         assert_eq!(km.lookup(Context::List, &key(KeyCode::Char('z'), KeyModifiers::NONE)), None);
+        assert_eq!(km.lookup(Context::Incident, &key(KeyCode::Char('j'), KeyModifiers::NONE)), Some(Command::FrameDown));
+        assert_eq!(km.lookup(Context::Incident, &key(KeyCode::Esc, KeyModifiers::NONE)), Some(Command::Back));
+        assert_eq!(km.lookup(Context::Incident, &key(KeyCode::Char('2'), KeyModifiers::NONE)), Some(Command::TabPatches));
+        assert_eq!(km.lookup(Context::Filter, &key(KeyCode::Char('q'), KeyModifiers::NONE)), None, "q is text in a filter");
+        assert_eq!(km.lookup(Context::Filter, &key(KeyCode::Char('1'), KeyModifiers::NONE)), None);
+        assert_eq!(km.lookup(Context::Filter, &key(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Command::Quit));
+        assert_eq!(km.lookup(Context::Filter, &key(KeyCode::Enter, KeyModifiers::NONE)), Some(Command::FilterDone));
+        assert_eq!(km.lookup(Context::Filter, &key(KeyCode::Tab, KeyModifiers::NONE)), None, "a filter is modal");
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! The store lives on its own thread (a SQLite connection is not shared
 //! across threads); it answers load requests and polls `PRAGMA data_version`
 //! every `poll_ms` so a change made by another process shows within a second.
+//! It also loads the open incident in full (`inspect::load`, which reads the
+//! source tree and highlights it), so neither the loop nor `update` does IO.
+//! Requests that queue up while it works are coalesced: only the newest load
+//! of each kind runs.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -17,11 +21,12 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::app::{Action, Effect, Snapshot, State, update};
-use super::keymap::{Context, Keymap};
+use super::keymap::{Context, Keymap, is_text};
 use super::terminal;
 use super::theme::Theme;
 use super::views::{self, Ctx};
 use crate::audit::chain;
+use crate::source::SourceTree;
 use crate::store::{Store, StoreError};
 
 pub struct Options {
@@ -32,6 +37,8 @@ pub struct Options {
     pub environment: String,
     pub frame_ms: u64,
     pub poll_ms: u64,
+    /// Where frames' source files are read from; `None` shows only the events' own context.
+    pub source: Option<SourceTree>,
 }
 
 /// Reads everything the views show from the store.
@@ -46,7 +53,38 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     rt.block_on(run_async(opts))
 }
 
-fn spawn_store_worker(path: PathBuf, poll: Duration, tx: mpsc::UnboundedSender<Action>) -> std::io::Result<std_mpsc::Sender<Effect>> {
+/// The action that answers a load request.
+pub fn answer(store: &Store, source: Option<&SourceTree>, effect: Effect) -> Option<Action> {
+    match effect {
+        Effect::Load { request } => Some(match snapshot(store) {
+            Ok(s) => Action::Loaded { request, snapshot: Box::new(s) },
+            Err(e) => Action::LoadFailed { request, error: e.to_string() },
+        }),
+        Effect::LoadIncident { request, id } => Some(match crate::inspect::load(store, &id, source) {
+            Ok(Some(d)) => Action::IncidentLoaded { request, detail: Box::new(d) },
+            Ok(None) => Action::IncidentFailed { request, error: format!("{id} is no longer in the store") },
+            Err(e) => Action::IncidentFailed { request, error: e.to_string() },
+        }),
+        Effect::Quit => None,
+    }
+}
+
+/// Keeps the newest request of each kind, in arrival order; a quit wins.
+fn coalesce(queue: Vec<Effect>) -> Vec<Effect> {
+    if queue.contains(&Effect::Quit) {
+        return vec![Effect::Quit];
+    }
+    let last_load = queue.iter().rposition(|e| matches!(e, Effect::Load { .. }));
+    let last_incident = queue.iter().rposition(|e| matches!(e, Effect::LoadIncident { .. }));
+    queue.into_iter().enumerate().filter(|(i, _)| Some(*i) == last_load || Some(*i) == last_incident).map(|(_, e)| e).collect()
+}
+
+fn spawn_store_worker(
+    path: PathBuf,
+    source: Option<SourceTree>,
+    poll: Duration,
+    tx: mpsc::UnboundedSender<Action>,
+) -> std::io::Result<std_mpsc::Sender<Effect>> {
     let (req_tx, req_rx) = std_mpsc::channel::<Effect>();
     std::thread::Builder::new().name("suture-store".into()).spawn(move || {
         let store = match Store::open(&path) {
@@ -59,16 +97,17 @@ fn spawn_store_worker(path: PathBuf, poll: Duration, tx: mpsc::UnboundedSender<A
         let mut seen = store.data_version().unwrap_or(0);
         loop {
             match req_rx.recv_timeout(poll) {
-                Ok(Effect::Load { request }) => {
-                    let action = match snapshot(&store) {
-                        Ok(s) => Action::Loaded { request, snapshot: Box::new(s) },
-                        Err(e) => Action::LoadFailed { request, error: e.to_string() },
-                    };
-                    if tx.send(action).is_err() {
-                        return;
+                Ok(first) => {
+                    let mut queue = vec![first];
+                    queue.extend(req_rx.try_iter());
+                    for effect in coalesce(queue) {
+                        let Some(action) = answer(&store, source.as_ref(), effect) else { return };
+                        if tx.send(action).is_err() {
+                            return;
+                        }
                     }
                 }
-                Ok(Effect::Quit) | Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
                 Err(std_mpsc::RecvTimeoutError::Timeout) => {
                     if let Ok(v) = store.data_version()
                         && v != seen
@@ -88,7 +127,7 @@ fn spawn_store_worker(path: PathBuf, poll: Duration, tx: mpsc::UnboundedSender<A
 async fn run_async(opts: Options) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
-    let worker = spawn_store_worker(opts.store.clone(), Duration::from_millis(opts.poll_ms.max(50)), tx.clone())
+    let worker = spawn_store_worker(opts.store.clone(), opts.source.clone(), Duration::from_millis(opts.poll_ms.max(50)), tx.clone())
         .context("starting the store thread")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
@@ -113,7 +152,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
             dirty |= outcome.redraw;
             for effect in outcome.effects {
                 match effect {
-                    Effect::Load { .. } => {
+                    Effect::Load { .. } | Effect::LoadIncident { .. } => {
                         let _ = worker.send(effect);
                     }
                     Effect::Quit => {}
@@ -164,12 +203,17 @@ fn draw(guard: &mut terminal::Guard, state: &State, ctx: &Ctx) -> anyhow::Result
     Ok(())
 }
 
-fn map_event(ev: Event, state: &State, keymap: &Keymap) -> Option<Action> {
+pub fn map_event(ev: Event, state: &State, keymap: &Keymap) -> Option<Action> {
     match ev {
         Event::Key(k) if k.kind != KeyEventKind::Release => {
-            let context = if state.help { Context::Help } else { Context::List };
+            let context = state.key_context();
             match keymap.lookup(context, &k) {
                 Some(c) => Some(Action::Command(c)),
+                None if context == Context::Filter => match k.code {
+                    KeyCode::Char(c) if is_text(&k) => Some(Action::FilterInput(c)),
+                    KeyCode::Backspace => Some(Action::FilterBackspace),
+                    _ => None,
+                },
                 None if matches!(k.code, KeyCode::Char(_) | KeyCode::Enter | KeyCode::F(_)) => {
                     Some(Action::UnboundKey(super::keymap::Key { code: k.code, mods: k.modifiers }.to_string()))
                 }
@@ -186,5 +230,42 @@ fn shorten_home(p: &std::path::Path) -> String {
     match std::env::var("HOME") {
         Ok(home) if !home.is_empty() && s.starts_with(&home) => format!("~{}", &s[home.len()..]),
         _ => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crossterm::event::{KeyEvent, KeyModifiers};
+
+    use super::*;
+    use crate::tui::keymap::Command;
+
+    fn key(code: KeyCode) -> Event {
+        Event::Key(KeyEvent::new(code, KeyModifiers::NONE))
+    }
+
+    #[test]
+    fn keys_map_by_context_and_a_filter_takes_text() {
+        let km = Keymap::default();
+        let mut s = State::new("T", "mem", false);
+        assert_eq!(map_event(key(KeyCode::Char('/')), &s, &km), Some(Action::Command(Command::Filter)));
+        s.filtering = true;
+        assert_eq!(map_event(key(KeyCode::Char('q')), &s, &km), Some(Action::FilterInput('q')));
+        assert_eq!(map_event(key(KeyCode::Backspace), &s, &km), Some(Action::FilterBackspace));
+        assert_eq!(map_event(key(KeyCode::Esc), &s, &km), Some(Action::Command(Command::FilterCancel)));
+        s.filtering = false;
+        assert_eq!(map_event(key(KeyCode::Enter), &s, &km), Some(Action::Command(Command::Open)));
+    }
+
+    #[test]
+    fn queued_requests_are_coalesced_to_the_newest_of_each_kind() {
+        let q = vec![
+            Effect::Load { request: 1 },
+            Effect::LoadIncident { request: 1, id: "A".into() },
+            Effect::Load { request: 2 },
+            Effect::LoadIncident { request: 2, id: "B".into() },
+        ];
+        assert_eq!(coalesce(q), [Effect::Load { request: 2 }, Effect::LoadIncident { request: 2, id: "B".into() }]);
+        assert_eq!(coalesce(vec![Effect::Load { request: 1 }, Effect::Quit]), [Effect::Quit]);
     }
 }

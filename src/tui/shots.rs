@@ -5,10 +5,11 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 
-use super::app::{Action, Snapshot, State, update};
+use super::app::{Action, Snapshot, State, Tab, update};
 use super::keymap::{Command, Keymap};
 use super::theme::Theme;
 use super::views::{self, Ctx};
+use crate::inspect::IncidentDetail;
 
 /// A state as the console has it after loading `snapshot`.
 pub fn state_with(snapshot: &Snapshot, width: u16, height: u16) -> State {
@@ -20,6 +21,17 @@ pub fn state_with(snapshot: &Snapshot, width: u16, height: u16) -> State {
     state
 }
 
+/// Opens the Incident view on `detail`'s incident, as Enter and the load's
+/// result would.
+pub fn open_incident(state: &mut State, detail: &IncidentDetail) {
+    if let Some(row) = state.visible.iter().position(|i| state.incidents[*i].id == detail.incident.id) {
+        state.selected[Tab::Incidents.index()] = row;
+    }
+    update(state, Action::Command(Command::Open));
+    let request = state.last_detail_request;
+    update(state, Action::IncidentLoaded { request, detail: Box::new(detail.clone()) });
+}
+
 pub fn render(state: &State, theme: &Theme, keymap: &Keymap) -> Buffer {
     let (w, h) = state.size;
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("a test backend never fails");
@@ -28,9 +40,21 @@ pub fn render(state: &State, theme: &Theme, keymap: &Keymap) -> Buffer {
     term.backend().buffer().clone()
 }
 
-/// `(name, svg)` for every tab and the help overlay.
-pub fn render_all(snapshot: &Snapshot, theme: &Theme, keymap: &Keymap, width: u16, height: u16) -> Vec<(String, String)> {
+/// `(name, svg)` for every tab, the help overlay and, given a detail, the Incident view.
+pub fn render_all(
+    snapshot: &Snapshot,
+    detail: Option<&IncidentDetail>,
+    theme: &Theme,
+    keymap: &Keymap,
+    width: u16,
+    height: u16,
+) -> Vec<(String, String)> {
     let mut out = Vec::new();
+    if let Some(d) = detail {
+        let mut state = state_with(snapshot, width, height);
+        open_incident(&mut state, d);
+        out.push(("incident".to_string(), super::svg::render(&render(&state, theme, keymap))));
+    }
     let views = [
         ("incidents", vec![]),
         ("patches", vec![Command::TabPatches]),

@@ -193,6 +193,11 @@ impl Theme {
         Style::new().fg(self.spark)
     }
 
+    /// A colour from outside the theme (syntax highlighting), at this theme's depth.
+    pub fn rgb(&self, r: u8, g: u8, b: u8) -> Color {
+        adapt(Color::Rgb(r, g, b), self.depth)
+    }
+
     /// Without colour, highlighted things are drawn reversed so they still show.
     fn mono_fallback(&self, s: Style) -> Style {
         if self.depth == Depth::NoColor { Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD) } else { s }

@@ -1,3 +1,4 @@
+use crate::inspect::IncidentDetail;
 use crate::model::{AuditEntry, Incident, Patch};
 
 use super::RequestId;
@@ -37,6 +38,18 @@ pub enum Action {
         request: RequestId,
         error: String,
     },
+    /// The Incident view's detail arrived.
+    IncidentLoaded {
+        request: RequestId,
+        detail: Box<IncidentDetail>,
+    },
+    IncidentFailed {
+        request: RequestId,
+        error: String,
+    },
+    /// A character typed into the filter line.
+    FilterInput(char),
+    FilterBackspace,
     /// SIGTERM, SIGHUP or the like: leave cleanly.
     Terminate,
 }

@@ -7,5 +7,10 @@ pub enum Effect {
     Load {
         request: RequestId,
     },
+    /// Load one incident in full ([`crate::inspect::load`]) for the Incident view.
+    LoadIncident {
+        request: RequestId,
+        id: String,
+    },
     Quit,
 }

@@ -6,9 +6,10 @@
 mod action;
 mod effect;
 mod state;
+pub mod trace;
 mod update;
 
 pub use action::{Action, Snapshot};
 pub use effect::{Effect, RequestId};
-pub use state::{State, Tab};
+pub use state::{IncidentView, Pane, SortKey, State, Tab};
 pub use update::{Outcome, update};

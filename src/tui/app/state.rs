@@ -1,6 +1,9 @@
+use crate::inspect::IncidentDetail;
 use crate::model::{AuditEntry, Incident, Millis, Patch};
+use crate::tui::keymap::Context;
 
 use super::RequestId;
+use super::trace;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Tab {
@@ -33,12 +36,119 @@ impl Tab {
     }
 }
 
+/// What the Incidents table is ordered by. Each key has a natural direction
+/// (most first, newest first); `S` reverses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortKey {
+    #[default]
+    Priority,
+    Events,
+    Users,
+    LastSeen,
+    FirstSeen,
+}
+
+impl SortKey {
+    pub const ALL: [SortKey; 5] = [SortKey::Priority, SortKey::Events, SortKey::Users, SortKey::LastSeen, SortKey::FirstSeen];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            SortKey::Priority => "priority",
+            SortKey::Events => "events",
+            SortKey::Users => "users",
+            SortKey::LastSeen => "last seen",
+            SortKey::FirstSeen => "first seen",
+        }
+    }
+
+    pub fn next(self) -> SortKey {
+        let i = SortKey::ALL.iter().position(|k| *k == self).unwrap_or(0);
+        SortKey::ALL[(i + 1) % SortKey::ALL.len()]
+    }
+
+    /// `a` before `b` in the key's natural direction: most first, newest first.
+    fn cmp(self, a: &Incident, b: &Incident) -> std::cmp::Ordering {
+        match self {
+            SortKey::Priority => b.score.total_cmp(&a.score),
+            SortKey::Events => b.count.cmp(&a.count),
+            SortKey::Users => b.users.cmp(&a.users),
+            SortKey::LastSeen => b.last_seen.cmp(&a.last_seen),
+            SortKey::FirstSeen => b.first_seen.cmp(&a.first_seen),
+        }
+    }
+}
+
+/// Which part of the Incident view a narrow screen shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pane {
+    #[default]
+    Trace,
+    Details,
+    Grouping,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 3] = [Pane::Trace, Pane::Details, Pane::Grouping];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Pane::Trace => "Trace & source",
+            Pane::Details => "Dimensions & timeline",
+            Pane::Grouping => "Why grouped",
+        }
+    }
+
+    pub fn next(self) -> Pane {
+        let i = Pane::ALL.iter().position(|p| *p == self).unwrap_or(0);
+        Pane::ALL[(i + 1) % Pane::ALL.len()]
+    }
+}
+
+/// An open incident. Its detail is loaded by the effect runner; until the
+/// result arrives the view says it is loading.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentView {
+    pub id: String,
+    pub request: RequestId,
+    /// `None` while loading.
+    pub detail: Option<Result<Box<IncidentDetail>, String>>,
+    /// The selected frame, `(exception, frame)` in the representative event.
+    pub frame: Option<(usize, usize)>,
+    pub show_library: bool,
+    pub pane: Pane,
+}
+
+impl IncidentView {
+    pub fn detail(&self) -> Option<&IncidentDetail> {
+        match &self.detail {
+            Some(Ok(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The trace rows as drawn: escaping exception first, innermost frame first.
+    pub fn rows(&self) -> Vec<trace::Row> {
+        self.detail().and_then(|d| d.event.as_ref()).map(|ev| trace::rows(ev, self.show_library)).unwrap_or_default()
+    }
+}
+
 /// Everything the views draw from. No IO handles live here.
 #[derive(Debug, Clone, Default)]
 pub struct State {
     pub tab: Tab,
     pub help: bool,
+    /// Incidents as the store ranks them.
     pub incidents: Vec<Incident>,
+    /// Indices into `incidents` the table shows, filtered and in sort order.
+    pub visible: Vec<usize>,
+    /// The table's filter text; `filtering` while it is being typed.
+    pub filter: String,
+    pub filtering: bool,
+    pub sort: SortKey,
+    pub sort_reversed: bool,
+    /// The Incident view, open over the Incidents tab.
+    pub view: Option<IncidentView>,
+    pub last_detail_request: RequestId,
     pub patches: Vec<Patch>,
     pub audit: Vec<AuditEntry>,
     pub chain: Option<Result<usize, String>>,
@@ -71,7 +181,7 @@ impl State {
 
     pub fn rows(&self, tab: Tab) -> usize {
         match tab {
-            Tab::Incidents => self.incidents.len(),
+            Tab::Incidents => self.visible.len(),
             Tab::Patches => self.patches.len(),
             Tab::Rollouts => 0,
             Tab::Audit => self.audit.len(),
@@ -82,8 +192,60 @@ impl State {
         self.selected[tab.index()].min(self.rows(tab).saturating_sub(1))
     }
 
+    /// The incident on the selected row of the table.
+    pub fn selected_incident(&self) -> Option<&Incident> {
+        self.visible.get(self.selected(Tab::Incidents)).and_then(|i| self.incidents.get(*i))
+    }
+
+    /// Where keys are looked up: modal overlays first, then the open view.
+    pub fn key_context(&self) -> Context {
+        if self.help {
+            Context::Help
+        } else if self.filtering && self.tab == Tab::Incidents {
+            Context::Filter
+        } else if self.view.is_some() && self.tab == Tab::Incidents {
+            Context::Incident
+        } else {
+            Context::List
+        }
+    }
+
+    /// Recomputes `visible` from the filter and sort, keeping the selection
+    /// on incident `keep` when it is still shown, else on the same row.
+    pub fn refresh_visible(&mut self, keep: Option<&str>) {
+        let terms: Vec<String> = self.filter.split_whitespace().map(str::to_lowercase).collect();
+        let mut visible: Vec<usize> = (0..self.incidents.len()).filter(|i| terms.iter().all(|t| matches(&self.incidents[*i], t))).collect();
+        let (key, rev) = (self.sort, self.sort_reversed);
+        // Stable: ties keep the store's priority order.
+        visible.sort_by(|a, b| {
+            let o = key.cmp(&self.incidents[*a], &self.incidents[*b]);
+            if rev { o.reverse() } else { o }
+        });
+        self.visible = visible;
+        let at = keep.and_then(|id| self.visible.iter().position(|i| self.incidents[*i].id == id));
+        let row = at.unwrap_or(self.selected[Tab::Incidents.index()]);
+        self.selected[Tab::Incidents.index()] = row.min(self.visible.len().saturating_sub(1));
+    }
+
+    /// Whether the Incident view has room for all its panels at once
+    /// (else they stack and `d` switches between them).
+    pub fn incident_wide(&self) -> bool {
+        self.size.0 >= 120 && self.size.1 >= 32
+    }
+
     /// Rows a page holds in the current layout (used by page up/down).
     pub fn page(&self) -> usize {
         usize::from(self.size.1.saturating_sub(12)).max(1)
     }
+}
+
+/// Whether one lower-cased filter term is in any of the incident's searchable fields.
+fn matches(inc: &Incident, term: &str) -> bool {
+    let has = |s: &str| s.to_lowercase().contains(term);
+    has(&inc.id)
+        || has(&inc.title)
+        || inc.culprit.as_deref().is_some_and(has)
+        || inc.services.iter().any(|s| has(s))
+        || inc.tenants.iter().any(|s| has(s))
+        || inc.releases.iter().any(|s| has(s))
 }

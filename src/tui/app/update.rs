@@ -1,4 +1,5 @@
-use super::{Action, Effect, State, Tab};
+use super::state::{IncidentView, Pane};
+use super::{Action, Effect, State, Tab, trace};
 use crate::tui::keymap::Command;
 
 /// What an update asks of the loop.
@@ -34,7 +35,11 @@ pub fn update(state: &mut State, action: Action) -> Outcome {
             state.size = (w, h);
             Outcome::redraw()
         }
-        Action::StoreChanged => reload(state),
+        Action::StoreChanged => {
+            let mut o = reload(state);
+            o.effects.extend(reload_incident(state));
+            o
+        }
         Action::Loaded { request, snapshot } => {
             if request != state.last_request {
                 return Outcome::default(); // superseded: a newer load is on its way
@@ -42,7 +47,9 @@ pub fn update(state: &mut State, action: Action) -> Outcome {
             let s = *snapshot;
             state.loading = false;
             state.error = None;
+            let keep = state.selected_incident().map(|i| i.id.clone());
             state.incidents = s.incidents;
+            state.refresh_visible(keep.as_deref());
             state.patches = s.patches;
             state.audit = s.audit;
             state.chain = Some(s.chain);
@@ -57,6 +64,41 @@ pub fn update(state: &mut State, action: Action) -> Outcome {
             state.error = Some(error);
             Outcome::redraw()
         }
+        Action::IncidentLoaded { request, detail } => {
+            let Some(view) = state.view.as_mut().filter(|v| v.request == request) else { return Outcome::default() };
+            let first = view.detail().is_none();
+            let valid = |v: &IncidentView| {
+                let frames = trace::frames(&v.rows());
+                v.frame.filter(|f| frames.contains(f))
+            };
+            view.detail = Some(Ok(detail));
+            // Keep the reader's frame across reloads; pick the culprit the first time.
+            if first || valid(view).is_none() {
+                view.frame = view.detail().and_then(|d| d.event.as_ref()).and_then(trace::default_frame);
+                if valid(view).is_none() {
+                    view.frame = trace::frames(&view.rows()).first().copied();
+                }
+            }
+            Outcome::redraw()
+        }
+        Action::IncidentFailed { request, error } => {
+            let Some(view) = state.view.as_mut().filter(|v| v.request == request) else { return Outcome::default() };
+            view.detail = Some(Err(error));
+            Outcome::redraw()
+        }
+        Action::FilterInput(c) => {
+            if !state.filtering || c.is_control() {
+                return Outcome::default();
+            }
+            state.filter.push(c);
+            refilter(state)
+        }
+        Action::FilterBackspace => {
+            if !state.filtering || state.filter.pop().is_none() {
+                return Outcome::default();
+            }
+            refilter(state)
+        }
         Action::Terminate => {
             state.quit = true;
             Outcome::with(Effect::Quit)
@@ -67,6 +109,44 @@ pub fn update(state: &mut State, action: Action) -> Outcome {
 fn reload(state: &mut State) -> Outcome {
     state.last_request += 1;
     Outcome { redraw: false, effects: vec![Effect::Load { request: state.last_request }] }
+}
+
+/// Asks for the open incident again (after a change in the store).
+fn reload_incident(state: &mut State) -> Option<Effect> {
+    let view = state.view.as_mut()?;
+    state.last_detail_request += 1;
+    view.request = state.last_detail_request;
+    Some(Effect::LoadIncident { request: view.request, id: view.id.clone() })
+}
+
+fn refilter(state: &mut State) -> Outcome {
+    let keep = state.selected_incident().map(|i| i.id.clone());
+    state.refresh_visible(keep.as_deref());
+    Outcome::redraw()
+}
+
+fn open(state: &mut State) -> Outcome {
+    let Some(id) = state.selected_incident().map(|i| i.id.clone()) else { return Outcome::default() };
+    state.last_detail_request += 1;
+    let request = state.last_detail_request;
+    state.view = Some(IncidentView { id: id.clone(), request, detail: None, frame: None, show_library: false, pane: Pane::Trace });
+    Outcome::with(Effect::LoadIncident { request, id })
+}
+
+/// Moves the frame selection by `by` over the frames the trace shows.
+fn move_frame(state: &mut State, by: isize) -> Outcome {
+    let Some(view) = state.view.as_mut() else { return Outcome::default() };
+    let frames = trace::frames(&view.rows());
+    if frames.is_empty() {
+        return Outcome::default();
+    }
+    let at = view.frame.and_then(|f| frames.iter().position(|x| *x == f)).unwrap_or(0);
+    let to = (at as isize + by).clamp(0, frames.len() as isize - 1) as usize;
+    if view.frame == Some(frames[to]) {
+        return Outcome::default();
+    }
+    view.frame = Some(frames[to]);
+    Outcome::redraw()
 }
 
 fn command(state: &mut State, c: Command) -> Outcome {
@@ -117,9 +197,59 @@ fn command(state: &mut State, c: Command) -> Outcome {
         Command::Bottom => set(state, rows.saturating_sub(1)),
         Command::Refresh => {
             let mut o = reload(state);
+            o.effects.extend(reload_incident(state));
             state.status = Some("reloading from the store…".into());
             o.redraw = true;
             o
+        }
+        Command::Open if tab == Tab::Incidents && state.view.is_none() => open(state),
+        Command::Open => Outcome::default(),
+        Command::Back => {
+            state.view = None;
+            Outcome::redraw()
+        }
+        Command::FrameUp => move_frame(state, -1),
+        Command::FrameDown => move_frame(state, 1),
+        Command::ToggleLibrary => {
+            let Some(view) = state.view.as_mut() else { return Outcome::default() };
+            view.show_library = !view.show_library;
+            let frames = trace::frames(&view.rows());
+            if view.frame.is_some_and(|f| !frames.contains(&f)) {
+                view.frame = view.detail().and_then(|d| d.event.as_ref()).and_then(trace::default_frame);
+            }
+            Outcome::redraw()
+        }
+        Command::TogglePane => {
+            let wide = state.incident_wide();
+            let Some(view) = state.view.as_mut().filter(|_| !wide) else { return Outcome::default() };
+            view.pane = view.pane.next();
+            Outcome::redraw()
+        }
+        Command::Filter => {
+            state.tab = Tab::Incidents;
+            state.filtering = true;
+            Outcome::redraw()
+        }
+        Command::FilterDone => {
+            state.filtering = false;
+            Outcome::redraw()
+        }
+        Command::FilterCancel | Command::ClearFilter => {
+            state.filtering = false;
+            if state.filter.is_empty() {
+                return Outcome::redraw();
+            }
+            state.filter.clear();
+            refilter(state)
+        }
+        Command::Sort => {
+            state.sort = state.sort.next();
+            state.sort_reversed = false;
+            refilter(state)
+        }
+        Command::SortReverse => {
+            state.sort_reversed = !state.sort_reversed;
+            refilter(state)
         }
     }
 }
@@ -133,7 +263,7 @@ fn go(state: &mut State, tab: Tab) -> Outcome {
 mod tests {
     use super::*;
     use crate::model::Incident;
-    use crate::tui::app::Snapshot;
+    use crate::tui::app::{Snapshot, SortKey};
 
     fn loaded(n: usize) -> State {
         let mut s = State::new("DEMO", "mem", false);
@@ -216,5 +346,181 @@ mod tests {
         assert!(update(&mut s, Action::UnboundKey("z".into())).redraw);
         assert!(!update(&mut s, Action::UnboundKey("z".into())).redraw);
         assert!(s.status.as_deref().unwrap().contains("? shows the keys"));
+    }
+
+    fn inc(id: &str, title: &str, score: f64, count: u64, users: u64, seen: i64) -> Incident {
+        Incident {
+            id: id.into(),
+            title: title.into(),
+            score,
+            count,
+            users,
+            first_seen: seen - 1000,
+            last_seen: seen,
+            tenants: vec!["acme".into()],
+            ..Default::default()
+        }
+    }
+
+    fn with(incidents: Vec<Incident>) -> State {
+        let mut s = loaded(0);
+        update(&mut s, Action::StoreChanged);
+        let request = s.last_request;
+        update(&mut s, Action::Loaded { request, snapshot: Box::new(Snapshot { incidents, ..Default::default() }) });
+        s
+    }
+
+    fn three() -> State {
+        with(vec![
+            inc("INC-A", "KeyError: 'EU-LEGACY'", 30.0, 900, 400, 5_000),
+            inc("INC-B", "TypeError: NoneType", 20.0, 2_350, 800, 9_000),
+            Incident { tenants: vec!["Globex".into()], ..inc("INC-C", "IndexError", 10.0, 1_450, 900, 7_000) },
+        ])
+    }
+
+    fn shown(s: &State) -> Vec<&str> {
+        s.visible.iter().map(|i| s.incidents[*i].id.as_str()).collect()
+    }
+
+    fn type_text(s: &mut State, text: &str) {
+        for c in text.chars() {
+            update(s, Action::FilterInput(c));
+        }
+    }
+
+    #[test]
+    fn a_filter_is_typed_kept_and_cleared_and_the_selection_follows() {
+        let mut s = three();
+        update(&mut s, Action::Command(Command::Down));
+        assert_eq!(s.selected_incident().unwrap().id, "INC-B");
+        assert!(!update(&mut s, Action::FilterInput('x')).redraw, "typing does nothing until / starts a filter");
+        update(&mut s, Action::Command(Command::Filter));
+        assert_eq!(s.key_context(), crate::tui::keymap::Context::Filter);
+        type_text(&mut s, "ERROR");
+        assert_eq!(shown(&s), ["INC-A", "INC-B", "INC-C"], "case-insensitive, in titles");
+        assert_eq!(s.selected_incident().unwrap().id, "INC-B");
+        type_text(&mut s, " glob");
+        assert_eq!(shown(&s), ["INC-C"], "every word must match; tenants are searched");
+        assert_eq!(s.selected_incident().unwrap().id, "INC-C", "the selection moves to what is left");
+        update(&mut s, Action::FilterBackspace);
+        update(&mut s, Action::FilterBackspace);
+        assert_eq!(s.filter, "ERROR gl");
+        update(&mut s, Action::Command(Command::FilterDone));
+        assert!(!s.filtering);
+        assert_eq!(s.filter, "ERROR gl", "enter keeps the filter");
+        assert_eq!(s.rows(Tab::Incidents), 1);
+        update(&mut s, Action::Command(Command::ClearFilter));
+        assert_eq!(shown(&s), ["INC-A", "INC-B", "INC-C"]);
+        assert_eq!(s.selected_incident().unwrap().id, "INC-C", "clearing keeps the selected incident");
+        update(&mut s, Action::Command(Command::Filter));
+        type_text(&mut s, "inc-a");
+        assert_eq!(shown(&s), ["INC-A"], "ids are searched");
+        update(&mut s, Action::Command(Command::FilterCancel));
+        assert!(!s.filtering && s.filter.is_empty(), "esc clears");
+        assert_eq!(shown(&s).len(), 3);
+    }
+
+    #[test]
+    fn sort_cycles_keys_reverses_and_keeps_the_selected_incident() {
+        let mut s = three();
+        assert_eq!(s.sort, SortKey::Priority);
+        let mut orders = Vec::new();
+        for _ in 0..5 {
+            update(&mut s, Action::Command(Command::Sort));
+            orders.push((s.sort, shown(&s).join(" ")));
+        }
+        assert_eq!(
+            orders,
+            [
+                (SortKey::Events, "INC-B INC-C INC-A".to_string()),
+                (SortKey::Users, "INC-C INC-B INC-A".to_string()),
+                (SortKey::LastSeen, "INC-B INC-C INC-A".to_string()),
+                (SortKey::FirstSeen, "INC-B INC-C INC-A".to_string()),
+                (SortKey::Priority, "INC-A INC-B INC-C".to_string()),
+            ]
+        );
+        assert_eq!(s.selected_incident().unwrap().id, "INC-A", "the selection followed INC-A through every order");
+        update(&mut s, Action::Command(Command::SortReverse));
+        assert!(s.sort_reversed);
+        assert_eq!(shown(&s), ["INC-C", "INC-B", "INC-A"]);
+        assert_eq!(s.selected(Tab::Incidents), 2);
+        update(&mut s, Action::Command(Command::Sort));
+        assert!(!s.sort_reversed, "a new key starts in its natural direction");
+    }
+
+    #[test]
+    fn the_selection_follows_its_incident_across_reloads() {
+        let mut s = three();
+        update(&mut s, Action::Command(Command::Down));
+        update(&mut s, Action::StoreChanged);
+        let request = s.last_request;
+        let reranked = vec![
+            inc("INC-B", "TypeError: NoneType", 40.0, 3_000, 900, 9_500),
+            inc("INC-NEW", "new one", 35.0, 1, 1, 9_600),
+            inc("INC-A", "KeyError: 'EU-LEGACY'", 30.0, 900, 400, 5_000),
+        ];
+        update(&mut s, Action::Loaded { request, snapshot: Box::new(Snapshot { incidents: reranked, ..Default::default() }) });
+        assert_eq!(s.selected_incident().unwrap().id, "INC-B");
+        assert_eq!(s.selected(Tab::Incidents), 0);
+    }
+
+    fn detail(id: &str) -> Box<crate::inspect::IncidentDetail> {
+        use crate::model::{ErrorEvent, ExceptionInfo, StackFrame};
+        let f = |name: &str, app: bool| StackFrame { function: Some(name.into()), in_app: Some(app), ..Default::default() };
+        let ev = ErrorEvent {
+            exceptions: vec![ExceptionInfo {
+                kind: "KeyError".into(),
+                frames: vec![f("serve", false), f("handle", true), f("lib", false), f("tax", true), f("dict_get", false)],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        Box::new(crate::inspect::IncidentDetail {
+            incident: Incident { id: id.into(), ..Default::default() },
+            event: Some(ev),
+            sources: vec![],
+            releases: vec![],
+            deploys: vec![],
+        })
+    }
+
+    #[test]
+    fn enter_opens_the_incident_through_an_effect_and_esc_closes_it() {
+        let mut s = three();
+        update(&mut s, Action::Command(Command::Down));
+        let o = update(&mut s, Action::Command(Command::Open));
+        assert_eq!(o.effects, [Effect::LoadIncident { request: 1, id: "INC-B".into() }]);
+        assert_eq!(s.key_context(), crate::tui::keymap::Context::Incident);
+        assert!(s.view.as_ref().unwrap().detail.is_none(), "loading");
+        // A change in the store reloads the list and the open incident.
+        let o = update(&mut s, Action::StoreChanged);
+        assert!(matches!(o.effects[..], [Effect::Load { .. }, Effect::LoadIncident { request: 2, .. }]), "{:?}", o.effects);
+        assert_eq!(update(&mut s, Action::IncidentLoaded { request: 1, detail: detail("INC-B") }), Outcome::default(), "stale");
+        assert!(update(&mut s, Action::IncidentLoaded { request: 2, detail: detail("INC-B") }).redraw);
+        let v = s.view.as_ref().unwrap();
+        assert_eq!(v.frame, Some((0, 3)), "the culprit is selected first");
+        assert_eq!(trace::frames(&v.rows()), [(0, 3), (0, 1)], "library frames hidden");
+        update(&mut s, Action::Command(Command::FrameDown));
+        assert_eq!(s.view.as_ref().unwrap().frame, Some((0, 1)));
+        assert!(!update(&mut s, Action::Command(Command::FrameDown)).redraw, "the last frame stays");
+        update(&mut s, Action::Command(Command::ToggleLibrary));
+        assert_eq!(trace::frames(&s.view.as_ref().unwrap().rows()).len(), 5);
+        update(&mut s, Action::Command(Command::FrameDown));
+        assert_eq!(s.view.as_ref().unwrap().frame, Some((0, 0)));
+        update(&mut s, Action::Command(Command::ToggleLibrary));
+        assert_eq!(s.view.as_ref().unwrap().frame, Some((0, 3)), "a hidden frame gives the selection back to the culprit");
+        // A reload keeps the reader's frame.
+        update(&mut s, Action::Command(Command::FrameDown));
+        update(&mut s, Action::Command(Command::Refresh));
+        update(&mut s, Action::IncidentLoaded { request: 3, detail: detail("INC-B") });
+        assert_eq!(s.view.as_ref().unwrap().frame, Some((0, 1)));
+        update(&mut s, Action::Command(Command::TogglePane));
+        assert_eq!(s.view.as_ref().unwrap().pane, crate::tui::app::Pane::Details, "80x24 stacks the panels");
+        update(&mut s, Action::IncidentFailed { request: 3, error: "gone".into() });
+        assert!(matches!(s.view.as_ref().unwrap().detail, Some(Err(_))));
+        update(&mut s, Action::Command(Command::Back));
+        assert!(s.view.is_none());
+        assert_eq!(s.key_context(), crate::tui::keymap::Context::List);
+        assert_eq!(s.selected_incident().unwrap().id, "INC-B", "back where we were");
     }
 }

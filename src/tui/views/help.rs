@@ -1,5 +1,6 @@
 //! The help overlay, generated from the keymap's bindings. Two columns when
-//! the screen is wide enough, so it fits an 80×24 terminal.
+//! the screen is wide enough, so it fits an 80×24 terminal: everywhere, typing
+//! a filter and help on the left; lists and the Incident view on the right.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -28,10 +29,14 @@ fn section<'a>(context: Context, state: &State, ctx: &'a Ctx) -> Vec<Line<'a>> {
 }
 
 pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
-    let global = section(Context::Global, state, ctx);
+    let mut global = section(Context::Global, state, ctx);
+    for c in [Context::Filter, Context::Help] {
+        global.push(Line::from(""));
+        global.extend(section(c, state, ctx));
+    }
     let mut rest = section(Context::List, state, ctx);
     rest.push(Line::from(""));
-    rest.extend(section(Context::Help, state, ctx));
+    rest.extend(section(Context::Incident, state, ctx));
     let note = Line::from(Span::styled("Change keys under [keys] in suture.toml; `suture keys` lists them.", ctx.theme.dim()));
     let two_columns = area.width >= 76;
     let body_h = if two_columns { global.len().max(rest.len()) } else { global.len() + 1 + rest.len() } as u16;

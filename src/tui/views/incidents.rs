@@ -1,5 +1,6 @@
-//! The Incidents tab: the ranked table with 24-hour sparklines, and the
-//! selected incident's summary.
+//! The Incidents tab: the ranked table with 24-hour sparklines, the filter
+//! line, and the selected incident's summary. An open incident is drawn by
+//! [`super::incident`] instead.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -9,7 +10,7 @@ use ratatui::widgets::{Paragraph, Row, Table, TableState, Wrap};
 use super::{Ctx, titled};
 use crate::model::{Incident, IncidentStatus};
 use crate::triage::cluster::rebucket;
-use crate::tui::app::{State, Tab};
+use crate::tui::app::{SortKey, State, Tab};
 use crate::tui::widgets::text::{ago, clip, count, datetime, inert, sparkline};
 
 const DAY: i64 = 86_400_000;
@@ -17,6 +18,10 @@ const DAY: i64 = 86_400_000;
 pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
     if state.loading {
         f.render_widget(Paragraph::new(" Loading incidents from the store…").style(ctx.theme.dim()), area);
+        return;
+    }
+    if state.view.is_some() {
+        super::incident::draw(f, area, state, ctx);
         return;
     }
     if state.incidents.is_empty() {
@@ -38,12 +43,46 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
         let [l, d] = Layout::vertical([Constraint::Min(3), Constraint::Length(detail_h)]).areas(area);
         (l, d)
     };
+    let list = if state.filtering || !state.filter.is_empty() {
+        let [line, rest] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(list);
+        filter_line(f, line, state, ctx);
+        rest
+    } else {
+        list
+    };
     table(f, list, state, ctx);
     if detail.height > 0
-        && let Some(inc) = state.incidents.get(state.selected(Tab::Incidents))
+        && let Some(inc) = state.selected_incident()
     {
         summary(f, detail, inc, state, ctx);
     }
+}
+
+/// `/ pay█` while typing; `filter: pay · 2 of 8 · esc clears` once kept.
+fn filter_line(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
+    let t = ctx.theme;
+    let shown = format!("{} of {}", state.visible.len(), state.incidents.len());
+    let text = inert(&state.filter).into_owned();
+    let line = if state.filtering {
+        Line::from(vec![
+            Span::styled(" / ", t.accent()),
+            Span::raw(text),
+            Span::styled("█", t.accent()),
+            Span::styled(format!("  {shown} · enter keeps · esc clears"), t.dim()),
+        ])
+    } else {
+        Line::from(vec![
+            Span::styled(" filter: ", t.dim()),
+            Span::styled(text, t.accent()),
+            Span::styled(format!("  {shown} · esc clears"), t.dim()),
+        ])
+    };
+    f.render_widget(Paragraph::new(line), area);
+}
+
+/// The sort as the table title says it: `by priority ↓`.
+fn sort_label(state: &State) -> String {
+    format!("by {} {}", state.sort.label(), if state.sort_reversed { "↑" } else { "↓" })
 }
 
 fn table(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
@@ -51,10 +90,16 @@ fn table(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
     let now = state.now();
     let wide = area.width >= 90;
     let spark_w: u16 = if wide { 24 } else { 12 };
-    let title = format!("Incidents ({}) — ranked", state.incidents.len());
+    let count_label = if state.visible.len() == state.incidents.len() {
+        state.incidents.len().to_string()
+    } else {
+        format!("{} of {}", state.visible.len(), state.incidents.len())
+    };
+    let title = format!("Incidents ({count_label}) — {}", sort_label(state));
     let rows: Vec<Row> = state
-        .incidents
+        .visible
         .iter()
+        .filter_map(|i| state.incidents.get(*i))
         .enumerate()
         .map(|(i, inc)| {
             let buckets = rebucket(inc, now - DAY, now + 1, spark_w as usize);
@@ -73,7 +118,8 @@ fn table(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
             cells.push(Line::from(count(inc.count)).right_aligned());
             cells.push(Line::from(count(inc.users)).right_aligned());
             cells.push(Line::from(Span::styled(sparkline(&buckets), t.spark())));
-            cells.push(Line::from(ago(inc.last_seen, now)).right_aligned());
+            let seen = if state.sort == SortKey::FirstSeen { inc.first_seen } else { inc.last_seen };
+            cells.push(Line::from(ago(seen, now)).right_aligned());
             Row::new(cells)
         })
         .collect();
@@ -87,6 +133,21 @@ fn table(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
     }
     widths.extend([Constraint::Length(7), Constraint::Length(6), Constraint::Length(spark_w), Constraint::Length(8)]);
     header.extend(["Events", "Users", "Last 24h", "Seen"]);
+    let arrow = if state.sort_reversed { "↑" } else { "↓" };
+    let marked = match state.sort {
+        SortKey::Priority => "#",
+        SortKey::Events => "Events",
+        SortKey::Users => "Users",
+        SortKey::LastSeen | SortKey::FirstSeen => "Seen",
+    };
+    let header: Vec<String> = header
+        .into_iter()
+        .map(|h| match (h == marked, state.sort) {
+            (true, SortKey::FirstSeen) => format!("First{arrow}"),
+            (true, _) => format!("{h}{arrow}"),
+            _ => h.to_string(),
+        })
+        .collect();
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(t.header()))
         .row_highlight_style(t.selection())
@@ -97,10 +158,10 @@ fn table(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
     f.render_stateful_widget(table, area, &mut ts);
 }
 
-type StyleFn = fn(&crate::tui::theme::Theme) -> ratatui::style::Style;
+pub(super) type StyleFn = fn(&crate::tui::theme::Theme) -> ratatui::style::Style;
 
 /// A symbol for the status, so it never rests on colour alone.
-fn status_symbol(inc: &Incident) -> (&'static str, StyleFn) {
+pub(super) fn status_symbol(inc: &Incident) -> (&'static str, StyleFn) {
     match inc.status {
         IncidentStatus::Open => ("●", |t| t.error()),
         IncidentStatus::Regressed => ("↺", |t| t.error()),

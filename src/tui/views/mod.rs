@@ -4,6 +4,7 @@
 
 mod audit;
 mod help;
+mod incident;
 mod incidents;
 mod placeholder;
 
@@ -67,7 +68,11 @@ fn header(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
 
 fn footer(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
     let t = ctx.theme;
-    let contexts: &[Context] = if state.help { &[Context::Help] } else { &[Context::Global, Context::List] };
+    let context = state.key_context();
+    let contexts: &[Context] = match context {
+        Context::Help | Context::Filter => &[context],
+        _ => &[Context::Global, context],
+    };
     let mut spans = Vec::new();
     if let Some(status) = &state.status {
         spans.push(Span::styled(format!(" {status} "), t.warn()));
