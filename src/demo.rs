@@ -47,7 +47,8 @@ pub fn load(store: &mut Store, root: &Path, redactor: &Redactor, now: Millis) ->
     if !path.exists() {
         return Err(DemoError::Missing(root.to_path_buf()));
     }
-    let mut ingestor = Ingestor::new(store, "suture/demo", now);
+    // One transaction: the demo world is the same store, audit log included, on every machine.
+    let mut ingestor = Ingestor::new(store, "suture/demo", now).with_flush_every(std::time::Duration::from_secs(24 * 3600));
     ingest_sentry_lines(&path, redactor, &mut ingestor, |_| {}).map_err(|e| match e {
         IngestError::Io { source, .. } => DemoError::Read { path: path.clone(), source },
         IngestError::Store(e) => DemoError::Store(e),

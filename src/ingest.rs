@@ -46,6 +46,9 @@ impl Report {
 
 type Fingerprint = [u8; 32];
 
+/// Orders incidents and sets their scores (see `triage::rank`).
+type RankFn<'a> = Box<dyn Fn(&mut [Incident], Millis, Option<Millis>) + 'a>;
+
 /// The ingest engine. Events come in whole ([`Ingestor::push`]) or, for
 /// Sentry lines, through the fast path ([`Ingestor::push_sentry_line`])
 /// that parses only what grouping and counting need and parses an event
@@ -55,7 +58,7 @@ pub struct Ingestor<'a> {
     actor: String,
     at: Millis,
     grouper: Grouper,
-    ranker: Box<dyn Fn(&mut [Incident], Millis, Option<Millis>) + 'a>,
+    ranker: RankFn<'a>,
     batch: Batch,
     /// This batch's incidents by fingerprint, and its interned strings.
     by_fp: HashMap<Fingerprint, u32>,

@@ -210,7 +210,8 @@ fn a_change_by_another_process_shows_up_live() {
         service: NONE,
         flags: NONE,
     };
-    let batch = Batch { incidents: vec![BatchIncident { skeleton: inc.clone() }], events: vec![key], samples: vec![(0, ev)], ..Default::default() };
+    let batch =
+        Batch { incidents: vec![BatchIncident { skeleton: inc.clone() }], events: vec![key], samples: vec![(0, ev)], ..Default::default() };
     // No ranking: the incident keeps the score it was written with.
     store.ingest_batch(&batch, &|_, _, _| {}, "test", 1).unwrap();
     t.wait_for("Incidents (9)");

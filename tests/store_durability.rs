@@ -9,8 +9,8 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use suture::model::ErrorEvent;
 use suture::ingest::Ingestor;
+use suture::model::ErrorEvent;
 use suture::store::Store;
 
 const CHILD_ENV: &str = "SUTURE_TEST_WRITE_LOOP_DB";

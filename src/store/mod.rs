@@ -183,9 +183,9 @@ impl Store {
 
     /// The releases an incident's events came from: `(release, first event, events)`, oldest first.
     pub fn incident_releases(&self, incident_id: &str) -> Result<Vec<(String, Millis, u64)>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT release, first_seen, n FROM incident_releases WHERE incident_id = ?1 ORDER BY first_seen, release",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT release, first_seen, n FROM incident_releases WHERE incident_id = ?1 ORDER BY first_seen, release")?;
         let rows = stmt.query_map([incident_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Millis>(1)?, r.get::<_, i64>(2)? as u64)))?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
