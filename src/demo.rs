@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::ingest::{IngestError, Ingestor, ingest_sentry_lines};
+use crate::config::Triage;
+use crate::ingest::{IngestError, Ingestor, ingest_path};
 use crate::model::Millis;
 use crate::signals::Rejection;
 use crate::signals::redact::Redactor;
@@ -41,6 +42,19 @@ pub fn sentry_events(root: &Path) -> PathBuf {
     root.join("events/sentry.jsonl")
 }
 
+/// The OpenTelemetry log records of a demo root: the same failures, seen
+/// through an OTLP exporter (stack text instead of structured frames).
+pub fn otlp_events(root: &Path) -> PathBuf {
+    root.join("events/otlp-logs.json")
+}
+
+/// The demo world's grouping configuration: the service runs from
+/// `/srv/shop/`, so frames under it are application code (stack text from
+/// OTLP does not say).
+pub fn triage() -> Triage {
+    Triage { in_app: vec!["/srv/shop/".into()], ..Default::default() }
+}
+
 /// Loads the demo's events into `store` through the ingest engine.
 pub fn load(store: &mut Store, root: &Path, redactor: &Redactor, now: Millis) -> Result<Loaded, DemoError> {
     let path = sentry_events(root);
@@ -48,11 +62,17 @@ pub fn load(store: &mut Store, root: &Path, redactor: &Redactor, now: Millis) ->
         return Err(DemoError::Missing(root.to_path_buf()));
     }
     // One transaction: the demo world is the same store, audit log included, on every machine.
-    let mut ingestor = Ingestor::new(store, "suture/demo", now).with_flush_every(std::time::Duration::from_secs(24 * 3600));
-    ingest_sentry_lines(&path, redactor, &mut ingestor, |_| {}).map_err(|e| match e {
-        IngestError::Io { source, .. } => DemoError::Read { path: path.clone(), source },
-        IngestError::Store(e) => DemoError::Store(e),
-    })?;
+    let grouper = crate::triage::fingerprint::Grouper::new(&triage());
+    // One transaction: the demo world is the same store, audit log included, on every machine.
+    let mut ingestor =
+        Ingestor::new(store, "suture/demo", now).with_grouper(grouper).with_flush_every(std::time::Duration::from_secs(24 * 3600));
+    for file in [path.clone(), otlp_events(root)] {
+        ingest_path(&file, redactor, &mut ingestor, |_| {}).map_err(|e| match e {
+            IngestError::Io { source, .. } => DemoError::Read { path: file.clone(), source },
+            IngestError::Format { reason, .. } => DemoError::Read { path: file.clone(), source: std::io::Error::other(reason) },
+            IngestError::Store(e) => DemoError::Store(e),
+        })?;
+    }
     let report = ingestor.finish()?;
     store.set_meta(WORLD_KEY, "demo")?;
     Ok(Loaded { ingested: report.ingested, rejected: report.reasons, incidents: store.incidents()?.len() })

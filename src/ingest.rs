@@ -10,8 +10,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::model::{ErrorEvent, Incident, Millis};
+use crate::signals::detect::{self, Format};
 use crate::signals::redact::Redactor;
-use crate::signals::{Rejection, sentry, sentry_fast};
+use crate::signals::{Rejection, jsonl, otlp, sentry, sentry_fast};
 use crate::store::{Batch, BatchIncident, EventKey, NONE, SAMPLES_PER_RELEASE, Store, StoreError, event_key};
 use crate::triage::cluster;
 use crate::triage::fingerprint::{Groupable, Grouper};
@@ -34,6 +35,8 @@ pub struct Report {
     /// Events already in the store (same id), skipped.
     pub duplicates: usize,
     pub rejected: usize,
+    /// Records that are not errors (OTLP logs below ERROR without an exception).
+    pub skipped: usize,
     pub reasons: Vec<Rejection>,
     pub incidents: BTreeSet<String>,
 }
@@ -309,6 +312,8 @@ impl<'a> Ingestor<'a> {
 pub enum IngestError {
     #[error("{path}: {source}")]
     Io { path: String, source: std::io::Error },
+    #[error("{path}: {reason}")]
+    Format { path: String, reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -322,7 +327,141 @@ pub fn ingest_sentry_lines(
     path: &Path,
     redactor: &Redactor,
     ingestor: &mut Ingestor<'_>,
+    progress: impl FnMut(u64),
+) -> Result<(), IngestError> {
+    ingest_lines(path, ingestor, progress, &mut |ing, line, location| ing.push_sentry_line(line, redactor, location))
+}
+
+/// What one line of a JSON-lines file is.
+pub type LineHandler<'h> = dyn FnMut(&mut Ingestor<'_>, &str, &dyn Fn() -> String) -> Result<(), StoreError> + 'h;
+
+/// The line handler for a line-based format, or `None` for document formats.
+pub fn line_handler<'h>(format: Format, redactor: &'h Redactor) -> Option<Box<LineHandler<'h>>> {
+    match format {
+        Format::SentryLines => Some(Box::new(move |ing, line, location| ing.push_sentry_line(line, redactor, location))),
+        Format::SutureLines => Some(Box::new(move |ing, line, location| match jsonl::parse_line(line, redactor) {
+            Ok(ev) => ing.push(ev),
+            Err(reason) => {
+                ing.reject(Rejection { location: location(), reason });
+                Ok(())
+            }
+        })),
+        Format::OtlpLines => Some(Box::new(move |ing, line, location| {
+            let mut result = Ok(());
+            otlp::parse_request(line, redactor, &mut |o| push_otlp(ing, o, &location, &mut result));
+            result
+        })),
+        _ => None,
+    }
+}
+
+fn push_otlp(ing: &mut Ingestor<'_>, o: otlp::Outcome, at: &dyn Fn() -> String, result: &mut Result<(), StoreError>) {
+    if result.is_err() {
+        return;
+    }
+    match o {
+        otlp::Outcome::Event(ev) => *result = ing.push(*ev),
+        otlp::Outcome::Rejected(r) => ing.reject(Rejection { location: format!("{} {}", at(), r.location), reason: r.reason }),
+        otlp::Outcome::Skipped => ing.report.skipped += 1,
+    }
+}
+
+/// Longest single-document file read (a Sentry event document).
+pub const MAX_DOCUMENT: u64 = 16 << 20;
+
+/// Ingests a file of any supported format, told apart by its first bytes
+/// (see `signals::detect`): Sentry events as JSON lines, a JSON array or one
+/// document; OTLP/JSON logs as one (streamed) document or one request per
+/// line; Suture's JSON lines.
+pub fn ingest_path(
+    path: &Path,
+    redactor: &Redactor,
+    ingestor: &mut Ingestor<'_>,
     mut progress: impl FnMut(u64),
+) -> Result<Format, IngestError> {
+    use std::io::Read;
+    let io = |source| IngestError::Io { path: path.display().to_string(), source };
+    let mut head = Vec::with_capacity(64 << 10);
+    std::fs::File::open(path).map_err(io)?.take(64 << 10).read_to_end(&mut head).map_err(io)?;
+    let format = detect::sniff(&head);
+    if let Some(mut handler) = line_handler(format, redactor) {
+        ingest_lines(path, ingestor, progress, &mut *handler)?;
+        return Ok(format);
+    }
+    let file = std::fs::File::open(path).map_err(io)?;
+    let name = path.display().to_string();
+    let mut read = 0u64;
+    let counted = CountingReader { inner: file, read: &mut read, progress: &mut progress };
+    let mut store_error: Result<(), StoreError> = Ok(());
+    let outcome = match format {
+        Format::OtlpDocument => {
+            let at = || name.clone();
+            otlp::stream_reader(counted, redactor, &mut |o| push_otlp(ingestor, o, &at, &mut store_error))
+        }
+        Format::SentryArray => sentry::parse_events_array(counted, redactor, &mut |r| {
+            if store_error.is_err() {
+                return;
+            }
+            match r {
+                Ok(ev) => store_error = ingestor.push(ev),
+                Err(rej) => ingestor.reject(Rejection { location: format!("{name} {}", rej.location), reason: rej.reason }),
+            }
+        }),
+        Format::SentryEvent => {
+            let mut text = String::new();
+            match counted.take(MAX_DOCUMENT + 1).read_to_string(&mut text) {
+                Err(e) => Err(format!("not UTF-8 text ({e})")),
+                Ok(n) if n as u64 > MAX_DOCUMENT => Err(format!("a single event document over {} MiB", MAX_DOCUMENT >> 20)),
+                Ok(_) => {
+                    match sentry::parse_event(&text, redactor) {
+                        Ok(ev) => store_error = ingestor.push(ev),
+                        Err(reason) => ingestor.reject(Rejection { location: name.clone(), reason }),
+                    }
+                    Ok(())
+                }
+            }
+        }
+        _ => {
+            return Err(IngestError::Format {
+                path: name,
+                reason: "not a format suture reads (Sentry event JSON or JSON lines, OTLP/JSON logs, Suture JSON lines; see the README)"
+                    .into(),
+            });
+        }
+    };
+    store_error?;
+    if let Err(reason) = outcome {
+        // What came before the break was ingested; the rest of the file was not.
+        ingestor.reject(Rejection { location: name, reason: format!("stopped reading: {reason}") });
+    }
+    progress(read);
+    Ok(format)
+}
+
+struct CountingReader<'r, R, P: FnMut(u64)> {
+    inner: R,
+    read: &'r mut u64,
+    progress: &'r mut P,
+}
+
+impl<R: std::io::Read, P: FnMut(u64)> std::io::Read for CountingReader<'_, R, P> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let before = *self.read >> 20;
+        *self.read += n as u64;
+        if *self.read >> 20 != before {
+            (self.progress)(*self.read);
+        }
+        Ok(n)
+    }
+}
+
+/// Streams a JSON-lines file a line at a time through `handler`.
+pub fn ingest_lines(
+    path: &Path,
+    ingestor: &mut Ingestor<'_>,
+    mut progress: impl FnMut(u64),
+    handler: &mut LineHandler<'_>,
 ) -> Result<(), IngestError> {
     let io = |source| IngestError::Io { path: path.display().to_string(), source };
     let file = std::fs::File::open(path).map_err(io)?;
@@ -339,30 +478,40 @@ pub fn ingest_sentry_lines(
         if lineno % 1024 == 0 {
             progress(read);
         }
-        let location = || format!("{}:{lineno}", path.display());
-        if n > MAX_LINE {
-            ingestor.reject(Rejection { location: location(), reason: format!("line longer than {} MiB", MAX_LINE >> 20) });
-            continue;
-        }
-        let line = match std::str::from_utf8(&buf) {
-            Ok(l) => l.trim(),
-            Err(e) => {
-                ingestor.reject(Rejection { location: location(), reason: format!("not UTF-8 ({e})") });
-                continue;
-            }
-        };
-        if line.is_empty() {
-            continue;
-        }
-        ingestor.push_sentry_line(line, redactor, &location)?;
+        ingest_line(ingestor, &buf, n, &|| format!("{}:{lineno}", path.display()), handler)?;
     }
     progress(read);
     Ok(())
 }
 
+/// One line (as read, `n` its full length before capping) through `handler`.
+pub fn ingest_line(
+    ingestor: &mut Ingestor<'_>,
+    buf: &[u8],
+    n: usize,
+    location: &dyn Fn() -> String,
+    handler: &mut LineHandler<'_>,
+) -> Result<(), StoreError> {
+    if n > MAX_LINE {
+        ingestor.reject(Rejection { location: location(), reason: format!("line longer than {} MiB", MAX_LINE >> 20) });
+        return Ok(());
+    }
+    let line = match std::str::from_utf8(buf) {
+        Ok(l) => l.trim(),
+        Err(e) => {
+            ingestor.reject(Rejection { location: location(), reason: format!("not UTF-8 ({e})") });
+            return Ok(());
+        }
+    };
+    if line.is_empty() {
+        return Ok(());
+    }
+    handler(ingestor, line, location)
+}
+
 /// Reads one line into `buf`, keeping at most `cap` bytes of it (the rest is
 /// consumed and dropped). Returns the line's full length in bytes.
-fn read_line_capped(r: &mut impl BufRead, buf: &mut Vec<u8>, cap: usize) -> std::io::Result<usize> {
+pub fn read_line_capped(r: &mut impl BufRead, buf: &mut Vec<u8>, cap: usize) -> std::io::Result<usize> {
     let mut total = 0;
     loop {
         let chunk = r.fill_buf()?;

@@ -20,7 +20,7 @@
 //! `resourceLogs[0].scopeLogs[1].logRecords[5]`, and the others go on.
 //!
 //! Mapping (resource attributes, overridden by record attributes where both apply):
-//! `service.name` → service, `service.version` → release,
+//! `service.name` → service, `service.version` → release (`name@version`),
 //! `deployment.environment(.name)` → environment, `cloud.region` / `region` →
 //! region, `tenant` / `tenant.id` → tenant, `enduser.id` / `user.id` → user
 //! (keyed hash), `http.route` → transaction, `feature_flag.key` with
@@ -422,6 +422,13 @@ impl Resource {
                 k if k.starts_with("telemetry.") || k.starts_with("process.") => {}
                 k => res.tags.push((k.to_string(), v)),
             }
+        }
+        // Releases read `name@version`, as Sentry's SDKs name them, so the
+        // same deploy is one release whichever way its events arrived.
+        if let (Some(name), Some(version)) = (&res.service, &res.release)
+            && !version.contains('@')
+        {
+            res.release = Some(format!("{name}@{version}"));
         }
         Ok(res)
     }

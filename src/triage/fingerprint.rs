@@ -128,6 +128,19 @@ impl Grouper {
         !hit(&self.not_in_app) && hit(&self.in_app)
     }
 
+    /// A Python frame from stack text has a path but no module; under an
+    /// in-app path rule the module is the path below the rule's prefix
+    /// (`/srv/shop/` + `app/pricing.py` → `app.pricing`), the name the
+    /// Python SDKs report, so the same code groups the same from any source.
+    fn python_module(&self, f: &FrameRef<'_>) -> Option<String> {
+        let path = f.abs_path.or(f.filename)?;
+        let stem = path.strip_suffix(".py")?;
+        let rest = self.in_app.iter().find_map(|rule| strip_prefix_rule(rule, stem))?;
+        let rest = rest.trim_start_matches('/');
+        let module = rest.strip_suffix("/__init__").unwrap_or(rest).replace('/', ".");
+        (!module.is_empty() && !module.contains("..")).then_some(module)
+    }
+
     /// Writes the fingerprint's components, `\n`-separated, into `out`, and
     /// returns the index of the fingerprint rule that applied, if any.
     pub fn components_into(&self, e: &dyn Groupable, out: &mut String) -> Option<usize> {
@@ -169,7 +182,8 @@ impl Grouper {
                     }
                     out.push_str("frame:");
                     let body = out.len();
-                    push_frame_key(out, &f);
+                    let derived = if f.module.is_none() { self.python_module(&f) } else { None };
+                    push_frame_key(out, &FrameRef { module: derived.as_deref().or(f.module), ..f });
                     // Recursion: the same frame repeated back to back counts once.
                     let key_len = out.len() - body;
                     if last_start != usize::MAX && key_len == last_len && out[body..] == out[last_start..last_start + last_len] {
@@ -265,6 +279,17 @@ fn prefix_match(pattern: &str, path: &str) -> bool {
                 return true;
             }
             (0..=rest.len()).filter(|i| rest.is_char_boundary(*i)).any(|i| prefix_match(tail, &rest[i..]))
+        }
+    }
+}
+
+/// What is left of `path` after a rule's prefix (with its optional `*`).
+fn strip_prefix_rule<'p>(pattern: &str, path: &'p str) -> Option<&'p str> {
+    match pattern.split_once('*') {
+        None => path.strip_prefix(pattern),
+        Some((head, tail)) => {
+            let rest = path.strip_prefix(head)?;
+            (0..=rest.len()).filter(|i| rest.is_char_boundary(*i)).find_map(|i| strip_prefix_rule(tail, &rest[i..]))
         }
     }
 }

@@ -70,7 +70,7 @@ fn the_demo_file_parses_the_same_both_ways() {
     assert_eq!(ev.id.len(), 32);
     assert_eq!(ev.timestamp, 1_795_133_046_716);
     assert_eq!((ev.service.as_deref(), ev.environment.as_deref()), (Some("shop"), Some("production")));
-    assert_eq!(ev.release.as_deref(), Some("a1f3c9e27b5d4f80a6c2e1b9d7f0c3a5e8b4d2f1"));
+    assert_eq!(ev.release.as_deref(), Some("shop@a1f3c9e27b5d4f80a6c2e1b9d7f0c3a5e8b4d2f1"), "name@version, as Sentry names releases");
     assert_eq!((ev.tenant.as_deref(), ev.region.as_deref()), (Some("umbrella"), Some("us-east-1")));
     assert_eq!(ev.transaction.as_deref(), Some("/orders/quote"));
     assert_eq!(ev.user, Some(r().hash("user", "u-00599")));
@@ -78,9 +78,9 @@ fn the_demo_file_parses_the_same_both_ways() {
     assert_eq!(ev.message, None, "the body repeats the exception");
     assert_eq!(ev.title(), "TypeError: 'NoneType' object is not subscriptable");
     let frames = &ev.primary_exception().unwrap().frames;
-    assert_eq!(frames.len(), 4);
+    assert_eq!(frames.len(), 7, "three server entry frames, then the service's four");
     let last = frames.last().unwrap();
-    assert_eq!((last.function.as_deref(), last.lineno), (Some("apply_discount"), Some(35)));
+    assert_eq!((last.function.as_deref(), last.lineno), (Some("apply_discount"), Some(32)));
     assert_eq!(last.context_line.as_deref(), Some("return amount - amount * discount[\"percent\"] // 100"));
     assert_eq!(ev.tag("trace_id"), Some("4d32b4657fddfd1a88ccb897e603b1e8"));
     // Re-reading gives the same ids, so a second ingest finds duplicates.
