@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod highlight;
+pub mod follow;
 pub mod ingest;
 pub mod inspect;
 pub mod model;
