@@ -12,6 +12,7 @@ pub mod highlight;
 pub mod ingest;
 pub mod inspect;
 pub mod model;
+pub mod serve;
 pub mod signals;
 pub mod source;
 pub mod store;
