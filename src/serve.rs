@@ -75,7 +75,7 @@ pub struct Totals {
 impl Totals {
     pub fn summary(&self) -> String {
         format!(
-            "{} requests: {} events ingested, {} already stored, {} records rejected, {} not errors (skipped)",
+            "{} requests accepted: {} events ingested, {} already stored, {} records rejected, {} not errors (skipped)",
             self.requests, self.ingested, self.duplicates, self.rejected, self.skipped
         )
     }
@@ -324,8 +324,9 @@ fn decode_and_parse(body: Vec<u8>, gzip: bool, redactor: &Redactor) -> Result<Pa
     let bytes = if gzip {
         let mut out = Vec::new();
         let mut dec = flate2::read::GzDecoder::new(&body[..]).take(MAX_BODY as u64 + 1);
-        dec.read_to_end(&mut out)
-            .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, format!("Content-Encoding is gzip but the body does not inflate: {e}"), true))?;
+        dec.read_to_end(&mut out).map_err(|e| {
+            Failure::new(StatusCode::BAD_REQUEST, format!("Content-Encoding is gzip but the body does not inflate: {e}"), true)
+        })?;
         if out.len() > MAX_BODY {
             return Err(too_large());
         }
@@ -333,7 +334,8 @@ fn decode_and_parse(body: Vec<u8>, gzip: bool, redactor: &Redactor) -> Result<Pa
     } else {
         body
     };
-    let text = std::str::from_utf8(&bytes).map_err(|e| Failure::new(StatusCode::BAD_REQUEST, format!("the body is not UTF-8: {e}"), true))?;
+    let text =
+        std::str::from_utf8(&bytes).map_err(|e| Failure::new(StatusCode::BAD_REQUEST, format!("the body is not UTF-8: {e}"), true))?;
     let mut parsed = Parsed::default();
     let mut whole: Option<String> = None;
     otlp::parse_request(text, redactor, &mut |outcome| match outcome {
@@ -390,9 +392,10 @@ async fn handle_logs(rx: &Arc<Receiver>, req: Request) -> Result<serde_json::Val
         .map_err(|e| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, format!("parsing the request failed: {e}"), true))??;
     let response = export_response(&parsed);
     let (rejected, skipped) = (parsed.rejected_count, parsed.skipped);
-    let stored = rx.writer.store(parsed.events).await.map_err(|e| {
-        Failure::new(StatusCode::SERVICE_UNAVAILABLE, format!("the events could not be stored: {e}; retry later"), true)
-    })?;
+    let stored =
+        rx.writer.store(parsed.events).await.map_err(|e| {
+            Failure::new(StatusCode::SERVICE_UNAVAILABLE, format!("the events could not be stored: {e}; retry later"), true)
+        })?;
     tracing::info!(ingested = stored.ingested, duplicates = stored.duplicates, rejected, skipped, "OTLP logs request");
     rx.count(|t| {
         t.requests += 1;
@@ -584,14 +587,9 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(text.contains("does not inflate"), "{text}");
-        let (status, _, text) = send(
-            &rig.app,
-            Method::POST,
-            LOGS_PATH,
-            &[("content-type", "application/json"), ("content-encoding", "br")],
-            b"{}".to_vec(),
-        )
-        .await;
+        let (status, _, text) =
+            send(&rig.app, Method::POST, LOGS_PATH, &[("content-type", "application/json"), ("content-encoding", "br")], b"{}".to_vec())
+                .await;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
         assert!(text.contains("Content-Encoding `br`"), "{text}");
         let (status, _, text) =
@@ -604,7 +602,8 @@ mod tests {
     async fn serve_refuses_protobuf_and_other_media_types_with_the_exporter_setting() {
         let rig = rig();
         for ct in ["application/x-protobuf", "application/protobuf"] {
-            let (status, headers, text) = send(&rig.app, Method::POST, LOGS_PATH, &[("content-type", ct)], vec![0x0a, 0x02, 0x08, 0x01]).await;
+            let (status, headers, text) =
+                send(&rig.app, Method::POST, LOGS_PATH, &[("content-type", ct)], vec![0x0a, 0x02, 0x08, 0x01]).await;
             assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
             assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/plain"));
             assert!(text.contains("OTLP/protobuf is not supported") && text.contains("OTEL_EXPORTER_OTLP_PROTOCOL=http/json"), "{text}");
