@@ -74,6 +74,12 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Receive OpenTelemetry logs over OTLP/HTTP (JSON) and ingest them until stopped.
+    Serve {
+        /// Address to listen on, HOST:PORT (OTLP/HTTP's port is 4318; 0 picks a free port).
+        #[arg(long, value_name = "HOST:PORT", value_parser = crate::serve::parse_listen_addr)]
+        otlp: String,
+    },
     /// Manage the demo world's store.
     Demo {
         /// Empty the demo store and load the demo world again.
@@ -157,6 +163,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Cmd::Incidents { json }) => incidents(&loaded, *json),
         Some(Cmd::Incident { id, json }) => incident(&loaded, id, *json),
         Some(Cmd::Ingest { paths }) => ingest(&loaded, paths),
+        Some(Cmd::Serve { otlp }) => serve(&loaded, otlp),
         Some(Cmd::Demo { reset }) => demo_cmd(&loaded, *reset),
         Some(Cmd::Screenshots { out }) => screenshots(&loaded, out),
         None => console(&loaded),
@@ -429,6 +436,20 @@ fn ingest(loaded: &Loaded, paths: &[PathBuf]) -> Result<()> {
     if report.rejected > report.reasons.len() {
         println!("  … and {} more rejections", report.rejected - report.reasons.len());
     }
+    Ok(())
+}
+
+fn serve(loaded: &Loaded, addr: &str) -> Result<()> {
+    use std::io::Write;
+    let _log = init_logging();
+    let (store, store_path, _) = open_store(loaded)?;
+    let opts = crate::serve::Options { addr: addr.to_string(), store, redactor: redactor()?, actor: identity(loaded), now: now_ms };
+    let totals = crate::serve::run(opts, |local| {
+        println!("listening on http://{local} (OTLP/HTTP logs, JSON)");
+        let _ = std::io::stdout().flush();
+        eprintln!("storing into {}; stop with Ctrl-C", store_path.display());
+    })?;
+    println!("stopped after {}", totals.summary());
     Ok(())
 }
 

@@ -13,6 +13,7 @@ pub mod follow;
 pub mod ingest;
 pub mod inspect;
 pub mod model;
+pub mod serve;
 pub mod signals;
 pub mod source;
 pub mod store;
