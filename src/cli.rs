@@ -55,10 +55,15 @@ pub enum Cmd {
         #[command(subcommand)]
         action: ConfigCmd,
     },
-    /// Ingest error events from files: Sentry event JSON, one event per line.
+    /// Ingest error events from files: Sentry event JSON (one per line, an
+    /// array, or one document), OTLP/JSON logs, or Suture JSON lines.
     Ingest {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
+        /// Keep watching: ingest what is appended to the files, and new files
+        /// in the directories, until Ctrl-C.
+        #[arg(long)]
+        follow: bool,
     },
     /// List incidents, highest priority first.
     Incidents {
@@ -162,7 +167,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Some(Cmd::Incidents { json }) => incidents(&loaded, *json),
         Some(Cmd::Incident { id, json }) => incident(&loaded, id, *json),
-        Some(Cmd::Ingest { paths }) => ingest(&loaded, paths),
+        Some(Cmd::Ingest { paths, follow }) => ingest(&loaded, paths, *follow),
         Some(Cmd::Serve { otlp }) => serve(&loaded, otlp),
         Some(Cmd::Demo { reset }) => demo_cmd(&loaded, *reset),
         Some(Cmd::Screenshots { out }) => screenshots(&loaded, out),
@@ -249,7 +254,8 @@ fn console(loaded: &Loaded) -> Result<()> {
     let (store, path, is_demo) = open_store(loaded)?;
     drop(store);
     let environment = if is_demo { "DEMO WORLD".to_string() } else { "LOCAL".to_string() };
-    tui::run::run(tui::run::Options {
+    let tail = tail_sources(loaded, &path, is_demo)?;
+    let result = tui::run::run(tui::run::Options {
         store: path,
         theme,
         keymap,
@@ -258,7 +264,52 @@ fn console(loaded: &Loaded) -> Result<()> {
         frame_ms: loaded.config.ui.frame_ms,
         poll_ms: loaded.config.ui.poll_ms,
         source: source_tree(loaded, is_demo),
-    })
+    });
+    if let Some((stop, thread)) = tail {
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = thread.join();
+    }
+    result
+}
+
+type Tail = (std::sync::Arc<std::sync::atomic::AtomicBool>, std::thread::JoinHandle<()>);
+
+/// Tails the config's `ingest.follow` sources on a thread of its own, with
+/// its own store connection; the console sees what it writes through the
+/// store's change polling.
+fn tail_sources(loaded: &Loaded, store_path: &std::path::Path, is_demo: bool) -> Result<Option<Tail>> {
+    let paths: Vec<PathBuf> = loaded.config.ingest.follow.iter().map(PathBuf::from).collect();
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    for p in &paths {
+        if !crate::follow::followable(p) {
+            anyhow::bail!(
+                "ingest.follow (from {}): {}: no such file or directory",
+                loaded.origin("ingest.follow"),
+                inert(&p.display().to_string())
+            );
+        }
+    }
+    let mut store = Store::open(store_path).with_context(|| format!("opening the store {}", store_path.display()))?;
+    let redactor = redactor()?;
+    let grouper = grouper(loaded, is_demo);
+    let actor = identity(loaded);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&stop);
+    let thread = std::thread::Builder::new().name("suture-tail".into()).spawn(move || {
+        let mut ing = crate::ingest::Ingestor::new(&mut store, actor, now_ms()).with_grouper(grouper).with_clock(now_ms);
+        let every = std::time::Duration::from_millis(250);
+        let stopped = || flag.load(std::sync::atomic::Ordering::Relaxed);
+        if let Err(e) = crate::follow::run(&paths, &redactor, &mut ing, every, &stopped, &mut |_| {}) {
+            tracing::error!("tailing the ingest.follow sources stopped: {e}");
+        }
+        match ing.finish() {
+            Ok(r) => tracing::info!("tailed: {}", r.summary()),
+            Err(e) => tracing::error!("tailing: {e}"),
+        }
+    })?;
+    Ok(Some((stop, thread)))
 }
 
 /// Logs go to a file in the data dir, never to the terminal the console draws on.
@@ -402,13 +453,61 @@ pub fn incident_text(d: &crate::inspect::IncidentDetail) -> String {
     o
 }
 
-fn ingest(loaded: &Loaded, paths: &[PathBuf]) -> Result<()> {
+/// The grouping configuration: the config's `[triage]`, or the demo
+/// world's own when this is the demo store and the config sets none.
+fn grouper(loaded: &Loaded, is_demo: bool) -> crate::triage::fingerprint::Grouper {
+    let t = &loaded.config.triage;
+    if is_demo && t.in_app.is_empty() && t.not_in_app.is_empty() && t.rules.is_empty() {
+        return crate::triage::fingerprint::Grouper::new(&demo::triage());
+    }
+    crate::triage::fingerprint::Grouper::new(t)
+}
+
+fn ingest(loaded: &Loaded, paths: &[PathBuf], follow: bool) -> Result<()> {
     use std::io::{IsTerminal, Write};
-    let (mut store, store_path, _) = open_store(loaded)?;
+    let (mut store, store_path, is_demo) = open_store(loaded)?;
     let redactor = redactor()?;
     let tty = std::io::stderr().is_terminal();
-    let mut ingestor = crate::ingest::Ingestor::new(&mut store, identity(loaded), now_ms());
-    for path in paths {
+    let mut ingestor =
+        crate::ingest::Ingestor::new(&mut store, identity(loaded), now_ms()).with_grouper(grouper(loaded, is_demo)).with_clock(now_ms);
+    if follow {
+        for p in paths {
+            if !crate::follow::followable(p) {
+                anyhow::bail!("{}: no such file or directory to follow", inert(&p.display().to_string()));
+            }
+        }
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(sig, std::sync::Arc::clone(&stop)).context("installing the signal handler")?;
+        }
+        eprintln!(
+            "following {} path{} into {}; stop with Ctrl-C",
+            paths.len(),
+            if paths.len() == 1 { "" } else { "s" },
+            store_path.display()
+        );
+        let mut last = (usize::MAX, usize::MAX);
+        crate::follow::run(
+            paths,
+            &redactor,
+            &mut ingestor,
+            std::time::Duration::from_millis(200),
+            &|| stop.load(std::sync::atomic::Ordering::Relaxed),
+            &mut |r| {
+                if (r.ingested, r.rejected) != last {
+                    last = (r.ingested, r.rejected);
+                    if tty {
+                        eprint!("\r{}", r.summary());
+                        let _ = std::io::stderr().flush();
+                    }
+                }
+            },
+        )?;
+        if tty {
+            eprintln!();
+        }
+    }
+    for path in paths.iter().filter(|_| !follow) {
         let total = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         let name = path.display().to_string();
         let show = |done: u64| {
@@ -420,7 +519,7 @@ fn ingest(loaded: &Loaded, paths: &[PathBuf]) -> Result<()> {
                 let _ = std::io::stderr().flush();
             }
         };
-        crate::ingest::ingest_sentry_lines(path, &redactor, &mut ingestor, show)?;
+        crate::ingest::ingest_path(path, &redactor, &mut ingestor, show)?;
         if tty && total > (1 << 20) {
             eprintln!();
         }
@@ -429,6 +528,9 @@ fn ingest(loaded: &Loaded, paths: &[PathBuf]) -> Result<()> {
     println!("{} into {}", report.summary(), store_path.display());
     if report.duplicates > 0 {
         println!("{} already stored (same event id), skipped", report.duplicates);
+    }
+    if report.skipped > 0 {
+        println!("{} log records were not errors (below ERROR, no exception), skipped", report.skipped);
     }
     for r in &report.reasons {
         println!("  rejected {}", inert(&r.to_string()));
@@ -442,8 +544,15 @@ fn ingest(loaded: &Loaded, paths: &[PathBuf]) -> Result<()> {
 fn serve(loaded: &Loaded, addr: &str) -> Result<()> {
     use std::io::Write;
     let _log = init_logging();
-    let (store, store_path, _) = open_store(loaded)?;
-    let opts = crate::serve::Options { addr: addr.to_string(), store, redactor: redactor()?, actor: identity(loaded), now: now_ms };
+    let (store, store_path, is_demo) = open_store(loaded)?;
+    let opts = crate::serve::Options {
+        addr: addr.to_string(),
+        store,
+        redactor: redactor()?,
+        actor: identity(loaded),
+        now: now_ms,
+        grouper: grouper(loaded, is_demo),
+    };
     let totals = crate::serve::run(opts, |local| {
         println!("listening on http://{local} (OTLP/HTTP logs, JSON)");
         let _ = std::io::stdout().flush();

@@ -78,6 +78,7 @@ pub struct Ingestor<'a> {
     since_check: u32,
     last_flush: Instant,
     flush_every: Duration,
+    clock: Option<fn() -> Millis>,
 }
 
 impl<'a> Ingestor<'a> {
@@ -100,6 +101,7 @@ impl<'a> Ingestor<'a> {
             since_check: 0,
             last_flush: Instant::now(),
             flush_every: FLUSH_EVERY,
+            clock: None,
         }
     }
 
@@ -118,6 +120,13 @@ impl<'a> Ingestor<'a> {
     /// Writes pending events at least this often (default [`FLUSH_EVERY`]).
     pub fn with_flush_every(mut self, every: Duration) -> Ingestor<'a> {
         self.flush_every = every;
+        self
+    }
+
+    /// Stamps each write with `clock()` instead of the time given to `new`
+    /// (for long-running ingests: following, the receiver).
+    pub fn with_clock(mut self, clock: fn() -> Millis) -> Ingestor<'a> {
+        self.clock = Some(clock);
         self
     }
 
@@ -288,7 +297,8 @@ impl<'a> Ingestor<'a> {
         if self.batch.is_empty() {
             return Ok(());
         }
-        let done = self.store.ingest_batch(&self.batch, &*self.ranker, &self.actor, self.at)?;
+        let at = self.clock.map_or(self.at, |now| now());
+        let done = self.store.ingest_batch(&self.batch, &*self.ranker, &self.actor, at)?;
         let n = self.batch.events.len();
         self.report.ingested += done.added;
         self.report.duplicates += n - done.added;

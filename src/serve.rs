@@ -16,6 +16,7 @@
 //! `google.rpc.Status` (`{"code":…,"message":…}`) when the request was JSON and
 //! plain text otherwise, so a protobuf exporter's log shows the message.
 
+use crate::triage::fingerprint::Grouper;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -97,12 +98,12 @@ impl Writer {
     /// by an [`Ingestor`] made for it (`now` gives its time, which ranking
     /// uses) and committed before the reply. The thread returns the totals
     /// of what it stored.
-    pub fn spawn(mut store: Store, actor: String, now: fn() -> Millis) -> std::io::Result<(Writer, JoinHandle<Stored>)> {
+    pub fn spawn(mut store: Store, actor: String, now: fn() -> Millis, grouper: Grouper) -> std::io::Result<(Writer, JoinHandle<Stored>)> {
         let (tx, rx) = mpsc::channel::<Job>();
         let handle = std::thread::Builder::new().name("suture-store-writer".into()).spawn(move || {
             let mut totals = Stored::default();
             while let Ok(job) = rx.recv() {
-                let result = write(&mut store, &actor, now(), job.events);
+                let result = write(&mut store, &actor, now(), &grouper, job.events);
                 match &result {
                     Ok(s) => {
                         totals.ingested += s.ingested;
@@ -128,8 +129,8 @@ impl Writer {
     }
 }
 
-fn write(store: &mut Store, actor: &str, at: Millis, events: Vec<ErrorEvent>) -> Result<Stored, String> {
-    let mut ingestor = Ingestor::new(store, actor, at);
+fn write(store: &mut Store, actor: &str, at: Millis, grouper: &Grouper, events: Vec<ErrorEvent>) -> Result<Stored, String> {
+    let mut ingestor = Ingestor::new(store, actor, at).with_grouper(grouper.clone());
     for ev in events {
         ingestor.push(ev).map_err(|e| e.to_string())?;
     }
@@ -416,6 +417,8 @@ pub struct Options {
     /// Who the audit log names for what the receiver stores.
     pub actor: String,
     pub now: fn() -> Millis,
+    /// The grouping configuration (the config's `[triage]`).
+    pub grouper: Grouper,
 }
 
 /// Why the receiver could not run.
@@ -432,7 +435,7 @@ pub enum ServeError {
 /// be made. In-flight requests finish and are stored before it returns.
 pub fn run(opts: Options, on_listening: impl FnOnce(SocketAddr)) -> Result<Totals, ServeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("suture-serve").build()?;
-    let (writer, writer_thread) = Writer::spawn(opts.store, opts.actor, opts.now)?;
+    let (writer, writer_thread) = Writer::spawn(opts.store, opts.actor, opts.now, opts.grouper)?;
     let receiver = Receiver::new(opts.redactor, writer);
     let result = runtime.block_on(async {
         let listener =
@@ -503,7 +506,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         let store = Store::open(&path).unwrap();
-        let (writer, _thread) = Writer::spawn(store, "test".into(), || 1_795_200_000_000).unwrap();
+        let (writer, _thread) = Writer::spawn(store, "test".into(), || 1_795_200_000_000, Grouper::default()).unwrap();
         let app = router(Receiver::new(Redactor::new([7; 32]), writer));
         Rig { _dir: dir, path, app }
     }

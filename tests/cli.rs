@@ -106,11 +106,11 @@ fn the_demo_world_loads_on_first_use_and_resets_on_demand() {
     let out = sb.run(&["incidents", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let total: u64 = v.as_array().unwrap().iter().map(|i| i["count"].as_u64().unwrap()).sum();
-    assert_eq!(total, 5000);
+    assert_eq!(total, 5600, "5,000 Sentry events and 600 OTLP log records");
 
     let out = sb.run(&["demo", "--reset"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("5000 events ingested, 0 rejected, 8 incidents"), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains("5600 events ingested, 0 rejected, 8 incidents"), "{}", text(&out.stdout));
     let out = sb.run(&["incidents", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 8, "a reset replaces the demo, it does not add to it");
@@ -183,7 +183,7 @@ fn incident_shows_what_the_view_shows_with_source_from_the_demo_tree() {
         format!("{id}  KeyError: 'EU-LEGACY'"),
         "status      open · new since deploy".into(),
         "service     shop".into(),
-        "score       30.7 = users 18.1 + last hour 7.6 + new since deploy 5.0 + regression 0.0".into(),
+        "score       31.0 = users 18.2 + last hour 7.8 + new since deploy 5.0 + regression 0.0".into(),
         "KeyError: 'EU-LEGACY' (unhandled)".into(),
         "  app/tax.py:18 in legacy_tax\n      rate = LEGACY_RATES[code]    (tree)".into(),
         "tenants   acme, globex, stark".into(),
@@ -208,7 +208,7 @@ fn incident_json_has_the_incident_and_its_representative_event() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let d: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(d["incident"]["id"], id);
-    assert_eq!(d["incident"]["count"], 900);
+    assert_eq!(d["incident"]["count"], 1000);
     let ev = &d["representative_event"];
     assert_eq!(ev["id"], d["incident"]["representative_event"]);
     assert_eq!(ev["exceptions"][0]["kind"], "KeyError");
@@ -234,4 +234,88 @@ fn the_readme_keys_table_is_the_generated_one() {
     let out = Sandbox::new().run(&["keys"]);
     let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
     assert!(readme.contains(&text(&out.stdout)), "README.md's keys table is stale: paste `suture keys` into it");
+}
+
+#[test]
+fn ingest_reads_every_format_by_its_first_bytes() {
+    let sb = Sandbox::new();
+    let store = sb.path("data/formats.db");
+    let root = common::repo_root().join("fixtures/demo/events");
+    let suture_lines = sb.write(
+        "work/mine.jsonl",
+        concat!(
+            r#"{"timestamp":"2026-11-20T10:00:00Z","service":"shop","message":"timeout after 3001 ms talking to 10.0.0.7"}"#,
+            "\n",
+            r#"{"timestamp":1795168900000,"service":"shop","message":"timeout after 12 ms talking to 10.0.0.9"}"#,
+            "\n"
+        ),
+    );
+    let array = sb.write(
+        "work/array.json",
+        r#"[{"event_id":"arr-1","timestamp":1.5,"message":"from an array"}, {"event_id":"arr-2","timestamp":2.5,"message":"from an array"}]"#,
+    );
+    let single =
+        sb.write("work/one.json", "{\n  \"event_id\": \"doc-1\",\n  \"timestamp\": 3.5,\n  \"message\": \"one pretty document\"\n}\n");
+    let otlp = root.join("otlp-logs.json");
+    let out = sb.run(&[
+        "--store",
+        store.to_str().unwrap(),
+        "ingest",
+        suture_lines.to_str().unwrap(),
+        array.to_str().unwrap(),
+        single.to_str().unwrap(),
+        otlp.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("605 ingested, 0 rejected"), "{}", text(&out.stdout));
+    let list = sb.run(&["--store", store.to_str().unwrap(), "incidents", "--json"]);
+    let incidents: serde_json::Value = serde_json::from_str(&text(&list.stdout)).unwrap();
+    let titles: Vec<&str> = incidents.as_array().unwrap().iter().map(|i| i["title"].as_str().unwrap()).collect();
+    // The two timeouts fall together; the array's two events are one incident; the document is one.
+    assert_eq!(titles.iter().filter(|t| t.starts_with("timeout after")).count(), 1, "{titles:?}");
+    assert_eq!(titles.iter().filter(|t| **t == "from an array").count(), 1, "{titles:?}");
+    assert!(titles.contains(&"one pretty document"), "{titles:?}");
+    let unknown = sb.write("work/notes.txt", "hello\n");
+    let out = sb.run(&["--store", store.to_str().unwrap(), "ingest", unknown.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("notes.txt: not a format suture reads"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn ingest_follow_picks_up_appended_events_until_stopped() {
+    let sb = Sandbox::new();
+    let store = sb.path("data/follow.db");
+    let feed = sb.write("work/feed.jsonl", "");
+    let child = sb
+        .cmd()
+        .args(["--store", store.to_str().unwrap(), "ingest", "--follow", feed.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let line = r#"{"event_id":"f-1","timestamp":"2026-11-20T10:00:00Z","message":"appended later"}"#;
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&feed).unwrap();
+        writeln!(f, "{line}").unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let list = sb.run(&["--store", store.to_str().unwrap(), "incidents"]);
+        if text(&list.stdout).contains("appended later") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the appended event never reached the store");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    unsafe { libc_kill(child.id() as i32, 15) };
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("1 ingested, 0 rejected"), "{}", text(&out.stdout));
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
 }

@@ -20,8 +20,14 @@ struct Tmux {
 
 impl Tmux {
     fn start(name: &str, args: &str) -> Tmux {
+        Tmux::start_with(name, args, |_| {})
+    }
+
+    /// Starts after `setup` has prepared the sandbox (config files, inputs).
+    fn start_with(name: &str, args: &str, setup: impl FnOnce(&Sandbox)) -> Tmux {
         assert!(Command::new("tmux").arg("-V").output().is_ok_and(|o| o.status.success()), "tmux is required for the end-to-end tests");
         let sandbox = Sandbox::new();
+        setup(&sandbox);
         let socket = format!("suture-e2e-{}-{name}", std::process::id());
         let t = Tmux { socket, sandbox };
         let script = t.script(&format!("-- {args}"));
@@ -220,6 +226,30 @@ fn a_change_by_another_process_shows_up_live() {
     assert!(t.screen().contains("INC-F22A7C — summary"), "{}", t.screen());
     t.keys(&["g"]);
     t.wait_for("written from outside");
+    t.keys(&["q"]);
+    t.wait_for("EXITED:0");
+}
+
+#[test]
+fn events_appended_to_a_followed_file_appear_in_the_open_console() {
+    let mut feed = std::path::PathBuf::new();
+    let t = Tmux::start_with("follow", "", |sb| {
+        feed = sb.write("work/feed/events.jsonl", "");
+        sb.write("config/suture/suture.toml", &format!("[ingest]\nfollow = [{:?}]\n", feed.display().to_string()));
+    });
+    t.wait_for("Incidents (8)");
+    let line = r#"{"event_id":"follow-1","timestamp":"2026-11-20T23:59:00Z","release":"shop@9c4e0d7","exception":{"values":[{"type":"FollowedError","value":"appended while the console was open","stacktrace":{"frames":[{"module":"app.follow","function":"tail","in_app":true}]}}]}}"#;
+    let appended = Instant::now();
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&feed).unwrap();
+        writeln!(f, "{line}").unwrap();
+    }
+    t.wait_for("Incidents (9)");
+    t.wait_for("FollowedError");
+    // Reported, not asserted (tests never assert on wall-clock time): the
+    // follower polls every 250 ms and the console checks the store as often.
+    eprintln!("followed event on screen {} ms after it was appended", appended.elapsed().as_millis());
     t.keys(&["q"]);
     t.wait_for("EXITED:0");
 }

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 use toml::{Table, Value};
 
-pub use schema::{ColorMode, Config, Demo, FingerprintRule, Identity, RuleMatch, Slo, SourceCfg, StoreCfg, Triage, Ui};
+pub use schema::{ColorMode, Config, Demo, FingerprintRule, Identity, IngestCfg, RuleMatch, Slo, SourceCfg, StoreCfg, Triage, Ui};
 
 /// Environment variables read by the CLI itself rather than mapped to keys.
 pub const RESERVED_ENV: &[&str] = &["SUTURE_CONFIG", "SUTURE_LOG", "SUTURE_STORE", "SUTURE_TEST_PANIC"];

@@ -13,6 +13,7 @@ pub struct Config {
     pub demo: Demo,
     pub identity: Identity,
     pub source: SourceCfg,
+    pub ingest: IngestCfg,
     pub triage: Triage,
     /// Service-level objectives; an incident of a service with one gets an
     /// error-budget-burn factor in its priority score.
@@ -151,4 +152,12 @@ impl Default for Slo {
     fn default() -> Slo {
         Slo { service: String::new(), objective: 0.999, requests_per_minute: 0.0 }
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestCfg {
+    /// Files and directories the console tails while it runs: events
+    /// appended to them are ingested and appear within a second.
+    pub follow: Vec<String>,
 }
