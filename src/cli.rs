@@ -294,11 +294,17 @@ fn tail_sources(loaded: &Loaded, store_path: &std::path::Path, is_demo: bool) ->
     let mut store = Store::open(store_path).with_context(|| format!("opening the store {}", store_path.display()))?;
     let redactor = redactor()?;
     let grouper = grouper(loaded, is_demo);
+    let slos = loaded.config.slo.clone();
+    let fields = loaded.config.triage.redact_fields.clone();
     let actor = identity(loaded);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = std::sync::Arc::clone(&stop);
     let thread = std::thread::Builder::new().name("suture-tail".into()).spawn(move || {
-        let mut ing = crate::ingest::Ingestor::new(&mut store, actor, now_ms()).with_grouper(grouper).with_clock(now_ms);
+        let mut ing = crate::ingest::Ingestor::new(&mut store, actor, now_ms())
+            .with_grouper(grouper)
+            .with_ranker(move |incs, now, deploy| crate::triage::rank::rank_with_slos(incs, now, deploy, &slos))
+            .with_redact_fields(&fields, &redactor)
+            .with_clock(now_ms);
         let every = std::time::Duration::from_millis(250);
         let stopped = || flag.load(std::sync::atomic::Ordering::Relaxed);
         if let Err(e) = crate::follow::run(&paths, &redactor, &mut ing, every, &stopped, &mut |_| {}) {
@@ -468,8 +474,12 @@ fn ingest(loaded: &Loaded, paths: &[PathBuf], follow: bool) -> Result<()> {
     let (mut store, store_path, is_demo) = open_store(loaded)?;
     let redactor = redactor()?;
     let tty = std::io::stderr().is_terminal();
-    let mut ingestor =
-        crate::ingest::Ingestor::new(&mut store, identity(loaded), now_ms()).with_grouper(grouper(loaded, is_demo)).with_clock(now_ms);
+    let slos = loaded.config.slo.clone();
+    let mut ingestor = crate::ingest::Ingestor::new(&mut store, identity(loaded), now_ms())
+        .with_grouper(grouper(loaded, is_demo))
+        .with_ranker(move |incs, now, deploy| crate::triage::rank::rank_with_slos(incs, now, deploy, &slos))
+        .with_redact_fields(&loaded.config.triage.redact_fields, &redactor)
+        .with_clock(now_ms);
     if follow {
         for p in paths {
             if !crate::follow::followable(p) {
@@ -552,6 +562,8 @@ fn serve(loaded: &Loaded, addr: &str) -> Result<()> {
         actor: identity(loaded),
         now: now_ms,
         grouper: grouper(loaded, is_demo),
+        slos: loaded.config.slo.clone(),
+        redact_fields: loaded.config.triage.redact_fields.clone(),
     };
     let totals = crate::serve::run(opts, |local| {
         println!("listening on http://{local} (OTLP/HTTP logs, JSON)");

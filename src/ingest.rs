@@ -79,6 +79,8 @@ pub struct Ingestor<'a> {
     last_flush: Instant,
     flush_every: Duration,
     clock: Option<fn() -> Millis>,
+    /// Field names whose values are replaced by keyed hashes (`triage.redact_fields`).
+    redact: Option<(Vec<String>, &'a Redactor)>,
 }
 
 impl<'a> Ingestor<'a> {
@@ -102,6 +104,7 @@ impl<'a> Ingestor<'a> {
             last_flush: Instant::now(),
             flush_every: FLUSH_EVERY,
             clock: None,
+            redact: None,
         }
     }
 
@@ -128,6 +131,43 @@ impl<'a> Ingestor<'a> {
     pub fn with_clock(mut self, clock: fn() -> Millis) -> Ingestor<'a> {
         self.clock = Some(clock);
         self
+    }
+
+    /// Replaces the values of these fields (tag names, or `tenant`,
+    /// `region`, `transaction`, `environment`) by keyed hashes, as the
+    /// config's `triage.redact_fields` asks.
+    pub fn with_redact_fields(mut self, fields: &[String], redactor: &'a Redactor) -> Ingestor<'a> {
+        if !fields.is_empty() {
+            self.redact = Some((fields.to_vec(), redactor));
+        }
+        self
+    }
+
+    fn redacted<'v>(&self, name: &str, value: Option<&'v str>) -> Option<std::borrow::Cow<'v, str>> {
+        let value = value?;
+        match &self.redact {
+            Some((fields, r)) if fields.iter().any(|f| f == name) => Some(r.hash(name, value).into()),
+            _ => Some(value.into()),
+        }
+    }
+
+    fn redact_event(&self, ev: &mut ErrorEvent) {
+        let Some((fields, r)) = &self.redact else { return };
+        for (k, v) in ev.tags.iter_mut() {
+            if fields.iter().any(|f| f == k) {
+                *v = r.hash(k, v);
+            }
+        }
+        for (name, value) in [
+            ("tenant", &mut ev.tenant),
+            ("region", &mut ev.region),
+            ("transaction", &mut ev.transaction),
+            ("environment", &mut ev.environment),
+        ] {
+            if let Some(v) = value.as_mut().filter(|_| fields.iter().any(|f| f == name)) {
+                *v = r.hash(name, v);
+            }
+        }
     }
 
     pub fn report(&self) -> &Report {
@@ -215,7 +255,8 @@ impl<'a> Ingestor<'a> {
     }
 
     /// Adds a whole event (any source).
-    pub fn push(&mut self, ev: ErrorEvent) -> Result<(), StoreError> {
+    pub fn push(&mut self, mut ev: ErrorEvent) -> Result<(), StoreError> {
+        self.redact_event(&mut ev);
         let (fp, _) = self.fingerprint(&ev);
         let inc = self.incident_index(&fp, Some(&ev));
         let key = EventKey {
@@ -252,7 +293,10 @@ impl<'a> Ingestor<'a> {
         let sample = self.take_sample(&fp, release)?;
         let full = if sample || new_incident {
             match sentry::parse_event(line, redactor) {
-                Ok(ev) => Some(ev),
+                Ok(mut ev) => {
+                    self.redact_event(&mut ev);
+                    Some(ev)
+                }
                 Err(reason) => {
                     self.reject(Rejection { location: location(), reason });
                     return Ok(());
@@ -267,8 +311,14 @@ impl<'a> Ingestor<'a> {
             incident: inc,
             ts: view.timestamp,
             user: view.user,
-            tenant: self.intern(view.tenant.as_deref()),
-            region: self.intern(view.region.as_deref()),
+            tenant: {
+                let v = self.redacted("tenant", view.tenant.as_deref());
+                self.intern(v.as_deref())
+            },
+            region: {
+                let v = self.redacted("region", view.region.as_deref());
+                self.intern(v.as_deref())
+            },
             release: self.intern(release),
             service: self.intern(view.service.as_deref()),
             flags: if view.flags.is_empty() { NONE } else { self.intern_flags(view.flags.iter().map(|(k, v)| (k.as_ref(), v.as_ref()))) },
@@ -563,6 +613,40 @@ mod tests {
         assert_eq!(buf, b"end");
         buf.clear();
         assert_eq!(read_line_capped(&mut r, &mut buf, 100).unwrap(), 0);
+    }
+
+    #[test]
+    fn configured_fields_are_hashed_on_both_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("e.jsonl");
+        let line = |id: &str| {
+            format!(
+                r#"{{"event_id":"{id}","timestamp":1.5,"tags":{{"tenant":"acme-secret-co","order_ref":"PO-778"}},"exception":{{"values":[{{"type":"E","stacktrace":{{"frames":[{{"module":"m","function":"f","in_app":true}}]}}}}]}}}}"#
+            )
+        };
+        std::fs::write(&path, format!("{}\n{}\n", line("a"), line("b"))).unwrap();
+        let mut store = Store::open_in_memory().unwrap();
+        let r = Redactor::new([9; 32]);
+        let fields = vec!["tenant".to_string(), "order_ref".to_string()];
+        let mut ing = Ingestor::new(&mut store, "t", 0).with_redact_fields(&fields, &r);
+        ingest_sentry_lines(&path, &r, &mut ing, |_| {}).unwrap();
+        ing.push(ErrorEvent {
+            id: "c".into(),
+            timestamp: 2,
+            message: Some("m".into()),
+            tenant: Some("acme-secret-co".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        ing.finish().unwrap();
+        let incs = store.incidents().unwrap();
+        for inc in &incs {
+            assert_eq!(inc.tenants, [r.hash("tenant", "acme-secret-co")]);
+            for ev in store.samples(&inc.id).unwrap() {
+                let json = serde_json::to_string(&ev).unwrap();
+                assert!(!json.contains("acme-secret-co") && !json.contains("PO-778"), "{json}");
+            }
+        }
     }
 
     #[test]

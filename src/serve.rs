@@ -98,12 +98,19 @@ impl Writer {
     /// by an [`Ingestor`] made for it (`now` gives its time, which ranking
     /// uses) and committed before the reply. The thread returns the totals
     /// of what it stored.
-    pub fn spawn(mut store: Store, actor: String, now: fn() -> Millis, grouper: Grouper) -> std::io::Result<(Writer, JoinHandle<Stored>)> {
+    pub fn spawn(
+        mut store: Store,
+        actor: String,
+        now: fn() -> Millis,
+        grouper: Grouper,
+        slos: Vec<crate::config::Slo>,
+        redaction: (Vec<String>, Redactor),
+    ) -> std::io::Result<(Writer, JoinHandle<Stored>)> {
         let (tx, rx) = mpsc::channel::<Job>();
         let handle = std::thread::Builder::new().name("suture-store-writer".into()).spawn(move || {
             let mut totals = Stored::default();
             while let Ok(job) = rx.recv() {
-                let result = write(&mut store, &actor, now(), &grouper, job.events);
+                let result = write(&mut store, &actor, now(), &grouper, &slos, &redaction, job.events);
                 match &result {
                     Ok(s) => {
                         totals.ingested += s.ingested;
@@ -129,8 +136,19 @@ impl Writer {
     }
 }
 
-fn write(store: &mut Store, actor: &str, at: Millis, grouper: &Grouper, events: Vec<ErrorEvent>) -> Result<Stored, String> {
-    let mut ingestor = Ingestor::new(store, actor, at).with_grouper(grouper.clone());
+fn write(
+    store: &mut Store,
+    actor: &str,
+    at: Millis,
+    grouper: &Grouper,
+    slos: &[crate::config::Slo],
+    redaction: &(Vec<String>, Redactor),
+    events: Vec<ErrorEvent>,
+) -> Result<Stored, String> {
+    let mut ingestor = Ingestor::new(store, actor, at)
+        .with_grouper(grouper.clone())
+        .with_redact_fields(&redaction.0, &redaction.1)
+        .with_ranker(|incs, now, deploy| crate::triage::rank::rank_with_slos(incs, now, deploy, slos));
     for ev in events {
         ingestor.push(ev).map_err(|e| e.to_string())?;
     }
@@ -419,6 +437,10 @@ pub struct Options {
     pub now: fn() -> Millis,
     /// The grouping configuration (the config's `[triage]`).
     pub grouper: Grouper,
+    /// The config's SLOs, for the error-budget factor of the ranking.
+    pub slos: Vec<crate::config::Slo>,
+    /// Field names whose values are hashed (`triage.redact_fields`).
+    pub redact_fields: Vec<String>,
 }
 
 /// Why the receiver could not run.
@@ -435,7 +457,8 @@ pub enum ServeError {
 /// be made. In-flight requests finish and are stored before it returns.
 pub fn run(opts: Options, on_listening: impl FnOnce(SocketAddr)) -> Result<Totals, ServeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("suture-serve").build()?;
-    let (writer, writer_thread) = Writer::spawn(opts.store, opts.actor, opts.now, opts.grouper)?;
+    let (writer, writer_thread) =
+        Writer::spawn(opts.store, opts.actor, opts.now, opts.grouper, opts.slos, (opts.redact_fields, opts.redactor.clone()))?;
     let receiver = Receiver::new(opts.redactor, writer);
     let result = runtime.block_on(async {
         let listener =
@@ -506,7 +529,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         let store = Store::open(&path).unwrap();
-        let (writer, _thread) = Writer::spawn(store, "test".into(), || 1_795_200_000_000, Grouper::default()).unwrap();
+        let (writer, _thread) =
+            Writer::spawn(store, "test".into(), || 1_795_200_000_000, Grouper::default(), Vec::new(), (Vec::new(), Redactor::new([0; 32])))
+                .unwrap();
         let app = router(Receiver::new(Redactor::new([7; 32]), writer));
         Rig { _dir: dir, path, app }
     }

@@ -47,6 +47,7 @@ fn key_like(s: &str) -> bool {
     s.chars().any(|c| c.is_ascii_uppercase()) && s.chars().any(|c| c.is_ascii_lowercase()) && s.chars().any(|c| c.is_ascii_digit())
 }
 
+#[derive(Clone)]
 pub struct Redactor {
     /// HMAC's inner and outer hash states after the padded key block, so a
     /// hash of a short value costs two compressions, not four.
@@ -94,8 +95,15 @@ fn may_hold_secrets(text: &str) -> bool {
     if key_run(&bytes[start..]) || longest_card >= 13 || (dots >= 3 && digits >= 4) || colons >= 7 {
         return true;
     }
-    let word = |w: &[u8]| bytes.windows(w.len()).any(|win| win.eq_ignore_ascii_case(w));
-    word(b"bearer") || word(b"token")
+    // "bearer" / "token", any case, looked for only where a b or t starts.
+    bytes.iter().enumerate().any(|(i, c)| {
+        let rest = &bytes[i..];
+        match c {
+            b'b' | b'B' => rest.len() >= 6 && rest[..6].eq_ignore_ascii_case(b"bearer"),
+            b't' | b'T' => rest.len() >= 5 && rest[..5].eq_ignore_ascii_case(b"token"),
+            _ => false,
+        }
+    })
 }
 
 /// A run of key characters that one of the key patterns could match.

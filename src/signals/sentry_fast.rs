@@ -271,10 +271,13 @@ pub struct View<'a> {
     pub message: Option<Str<'a>>,
     /// The escaping exception (the last of the chain).
     kind: Option<Str<'a>>,
+    /// Raw: scrubbed when grouping reads it (most events group by frames).
     value: Str<'a>,
     frames: Vec<Frame<'a>>,
-    /// Tags other than tenant/region/service and the flags.
-    pub tags: Vec<(Str<'a>, Str<'a>)>,
+    redactor: &'a Redactor,
+    /// Tags other than tenant/region/service and the flags, raw: scrubbed
+    /// when read through [`Groupable::tag`].
+    tags: Vec<(Str<'a>, Str<'a>)>,
     pub flags: Vec<(Str<'a>, Str<'a>)>,
 }
 
@@ -287,7 +290,7 @@ fn scrub<'a>(r: &Redactor, s: Str<'a>) -> Str<'a> {
 
 /// Parses one Sentry event into a [`View`]; rejects exactly what the full
 /// parser rejects, with the same reasons.
-pub fn parse_view<'a>(json: &'a str, redactor: &Redactor) -> Result<View<'a>, String> {
+pub fn parse_view<'a>(json: &'a str, redactor: &'a Redactor) -> Result<View<'a>, String> {
     let raw: Raw<'a> = serde_json::from_str(json).map_err(|e| format!("not a Sentry event: {e}"))?;
     let id = cow(raw.event_id).filter(|s| !s.is_empty()).ok_or("missing event_id")?;
     let timestamp = match raw.timestamp {
@@ -300,13 +303,12 @@ pub fn parse_view<'a>(json: &'a str, redactor: &Redactor) -> Result<View<'a>, St
     let mut tags = Vec::new();
     let mut flags = Vec::new();
     for (k, v) in raw.tags.0 {
-        let v = scrub(redactor, v);
         match k.as_ref() {
-            "tenant" => tenant = Some(v),
-            "region" => region = Some(v),
-            "service" => service = Some(v),
+            "tenant" => tenant = Some(scrub(redactor, v)),
+            "region" => region = Some(scrub(redactor, v)),
+            "service" => service = Some(scrub(redactor, v)),
             key => match key.strip_prefix("flag.").or_else(|| key.strip_prefix("feature_flag.")) {
-                Some(name) if !name.is_empty() => flags.push((Cow::Owned(name.to_string()), v)),
+                Some(name) if !name.is_empty() => flags.push((Cow::Owned(name.to_string()), scrub(redactor, v))),
                 _ => tags.push((k, v)),
             },
         }
@@ -341,7 +343,7 @@ pub fn parse_view<'a>(json: &'a str, redactor: &Redactor) -> Result<View<'a>, St
     let (kind, value, frames) = match primary {
         Some(e) => (
             Some(cow(e.kind).unwrap_or(Cow::Borrowed("Error"))),
-            cow(e.value).map(|v| scrub(redactor, v)).unwrap_or_default(),
+            cow(e.value).unwrap_or_default(),
             e.stacktrace.map(|s| s.frames).unwrap_or_default(),
         ),
         None => (None, Cow::Borrowed(""), Vec::new()),
@@ -359,6 +361,7 @@ pub fn parse_view<'a>(json: &'a str, redactor: &Redactor) -> Result<View<'a>, St
         kind,
         value,
         frames,
+        redactor,
         tags,
         flags,
     })
@@ -368,8 +371,8 @@ impl Groupable for View<'_> {
     fn exception_kind(&self) -> Option<&str> {
         self.kind.as_deref()
     }
-    fn exception_value(&self) -> &str {
-        &self.value
+    fn exception_value(&self) -> Cow<'_, str> {
+        self.redactor.scrub(&self.value)
     }
     fn message(&self) -> Option<&str> {
         self.message.as_deref()
@@ -388,13 +391,13 @@ impl Groupable for View<'_> {
     fn service(&self) -> Option<&str> {
         self.service.as_deref()
     }
-    fn tag(&self, key: &str) -> Option<&str> {
+    fn tag(&self, key: &str) -> Option<Cow<'_, str>> {
         match key {
-            "tenant" => self.tenant.as_deref(),
-            "region" => self.region.as_deref(),
-            "release" => self.release.as_deref(),
-            "environment" => self.environment.as_deref(),
-            _ => self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_ref()),
+            "tenant" => self.tenant.as_deref().map(Cow::Borrowed),
+            "region" => self.region.as_deref().map(Cow::Borrowed),
+            "release" => self.release.as_deref().map(Cow::Borrowed),
+            "environment" => self.environment.as_deref().map(Cow::Borrowed),
+            _ => self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| self.redactor.scrub(v)),
         }
     }
 }
@@ -466,7 +469,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v.tenant.as_deref(), Some("acme"));
-        assert!(v.tags.is_empty());
+        assert!(v.tags.is_empty(), "a null tag is dropped");
         assert!(v.message.as_deref().unwrap().starts_with("m [email:"));
         assert_eq!(v.timestamp, 1_795_168_800_000);
     }

@@ -49,20 +49,21 @@ impl<'a> From<&'a StackFrame> for FrameRef<'a> {
 pub trait Groupable {
     /// The escaping exception's type, when the event has an exception.
     fn exception_kind(&self) -> Option<&str>;
-    fn exception_value(&self) -> &str;
+    /// The escaping exception's value, redacted (computed only when needed).
+    fn exception_value(&self) -> Cow<'_, str>;
     fn message(&self) -> Option<&str>;
     /// The escaping exception's frames, oldest call first.
     fn frames(&self, f: &mut dyn FnMut(FrameRef<'_>));
     fn service(&self) -> Option<&str>;
-    fn tag(&self, key: &str) -> Option<&str>;
+    fn tag(&self, key: &str) -> Option<Cow<'_, str>>;
 }
 
 impl Groupable for ErrorEvent {
     fn exception_kind(&self) -> Option<&str> {
         self.primary_exception().map(|e| e.kind.as_str())
     }
-    fn exception_value(&self) -> &str {
-        self.primary_exception().map(|e| e.value.as_str()).unwrap_or("")
+    fn exception_value(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self.primary_exception().map(|e| e.value.as_str()).unwrap_or(""))
     }
     fn message(&self) -> Option<&str> {
         self.message.as_deref()
@@ -75,7 +76,7 @@ impl Groupable for ErrorEvent {
     fn service(&self) -> Option<&str> {
         self.service.as_deref()
     }
-    fn tag(&self, key: &str) -> Option<&str> {
+    fn tag(&self, key: &str) -> Option<Cow<'_, str>> {
         match key {
             "tenant" => self.tenant.as_deref(),
             "region" => self.region.as_deref(),
@@ -83,6 +84,7 @@ impl Groupable for ErrorEvent {
             "environment" => self.environment.as_deref(),
             _ => ErrorEvent::tag(self, key),
         }
+        .map(Cow::Borrowed)
     }
 }
 
@@ -196,7 +198,7 @@ impl Grouper {
                 });
                 if frames == 0 {
                     // No in-app frames: fall back to the value's template.
-                    push_component(out, "value", &template(e.exception_value()));
+                    push_component(out, "value", &template(&e.exception_value()));
                 }
             }
             None => push_component(out, "message", &template(e.message().unwrap_or(""))),
@@ -318,11 +320,11 @@ fn innermost_in_app(e: &dyn Groupable) -> (Option<String>, Option<String>) {
 fn rule_matches(r: &FingerprintRule, e: &dyn Groupable) -> bool {
     let m = &r.matches;
     let text = |p: &Option<String>, v: Option<&str>| p.as_ref().is_none_or(|p| v.is_some_and(|v| glob(p, v)));
-    let message = e.exception_kind().map(|_| e.exception_value()).or(e.message());
-    if !text(&m.kind, e.exception_kind()) || !text(&m.message, message) || !text(&m.service, e.service()) {
+    let message = e.exception_kind().map(|_| e.exception_value()).or(e.message().map(Cow::Borrowed));
+    if !text(&m.kind, e.exception_kind()) || !text(&m.message, message.as_deref()) || !text(&m.service, e.service()) {
         return false;
     }
-    if !m.tags.iter().all(|(k, p)| e.tag(k).is_some_and(|v| glob(p, v))) {
+    if !m.tags.iter().all(|(k, p)| e.tag(k).is_some_and(|v| glob(p, &v))) {
         return false;
     }
     if m.module.is_some() || m.function.is_some() {
@@ -345,13 +347,15 @@ fn expand(part: &str, e: &dyn Groupable) -> String {
         let name = rest[i + 2..i + j].trim();
         let value: Cow<'_, str> = match name {
             "type" => e.exception_kind().unwrap_or("").into(),
-            "message" => template(e.exception_kind().map(|_| e.exception_value()).or(e.message()).unwrap_or("")).into(),
+            "message" => {
+                template(&e.exception_kind().map(|_| e.exception_value()).or(e.message().map(Cow::Borrowed)).unwrap_or_default()).into()
+            }
             "service" => e.service().unwrap_or("").into(),
             "module" => innermost_in_app(e).0.unwrap_or_default().into(),
             "function" => innermost_in_app(e).1.unwrap_or_default().into(),
-            "release" => e.tag("release").unwrap_or("").into(),
+            "release" => e.tag("release").unwrap_or_default(),
             other => match other.strip_prefix("tags.") {
-                Some(k) => e.tag(k).unwrap_or("").into(),
+                Some(k) => e.tag(k).unwrap_or_default(),
                 None => format!("{{{{ {other} }}}}").into(),
             },
         };
