@@ -48,7 +48,7 @@ pub fn rank_with_slos(incidents: &mut [Incident], now: Millis, latest_deploy: Op
             inc.rate.iter().enumerate().filter(|(i, _)| inc.rate_start + *i as i64 * 60_000 > now - HOUR).map(|(_, c)| u64::from(*c)).sum();
         let novel = latest_deploy.is_some_and(|d| inc.first_seen >= d);
         let regressed = inc.status == IncidentStatus::Regressed;
-        let slo = slos.iter().find(|s| inc.services.iter().any(|svc| *svc == s.service));
+        let slo = slos.iter().find(|s| inc.services.contains(&s.service));
         let burn = slo.map_or(0.0, |s| burn_rate(s, last_hour));
         let factors = [
             ("users", 3.0 * (1.0 + users).ln()),
