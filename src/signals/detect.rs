@@ -35,7 +35,7 @@ pub enum Format {
     OtlpDocument,
     /// One OTLP/JSON logs request per line.
     OtlpLines,
-    /// Suture's own JSON lines (`docs/jsonl.md`).
+    /// Suture's own JSON lines (the README's "Suture JSON lines").
     SutureLines,
     Unknown,
 }

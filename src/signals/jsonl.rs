@@ -1,6 +1,6 @@
 //! Suture's own JSON-lines events: one JSON object per line, meant to be
 //! written by hand and emitted by scripts. The schema is documented in
-//! `docs/jsonl.md`; this module is its reference.
+//! the README's "Suture JSON lines" section; this module is its reference.
 //!
 //! Strict on purpose: an unknown field is an error naming it, because the
 //! people writing these lines by hand make typos (`mesage`, `enviroment`)
@@ -260,8 +260,16 @@ mod tests {
         Redactor::new([3; 32])
     }
 
-    /// The complete example of `docs/jsonl.md`.
+    /// The complete example of the README's "Suture JSON lines" section.
     const EXAMPLE: &str = r#"{"timestamp":"2026-11-20T10:00:00Z","level":"error","service":"shop","environment":"production","release":"9c4e7b1","user":"u-17","tenant":"acme","region":"eu-west-1","transaction":"POST /orders/quote","tags":{"request_id":"r-81","attempt":2},"flags":{"new-cart":"on","legacy-tax-rounding":false},"exception":{"type":"TypeError","value":"'NoneType' object is not subscriptable","frames":[{"filename":"app/handlers.py","function":"dispatch","lineno":38,"in_app":true},{"filename":"app/pricing.py","module":"app.pricing","function":"apply_discount","lineno":35,"context_line":"return amount - amount * discount[\"percent\"] // 100","in_app":true}],"cause":{"type":"KeyError","value":"'discount'"}}}"#;
+
+    #[test]
+    fn the_readme_shows_this_example() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+        let section = &readme[readme.find("## Suture JSON lines").expect("the README documents Suture JSON lines")..];
+        let block = section.split("```json\n").nth(1).unwrap();
+        assert_eq!(block.lines().next(), Some(EXAMPLE));
+    }
 
     #[test]
     fn the_documented_example_parses() {
