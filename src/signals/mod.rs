@@ -25,3 +25,14 @@ impl std::fmt::Display for Rejection {
         write!(f, "{}: {}", self.location, self.reason)
     }
 }
+
+/// A feature flag's evaluated value as a variant name: strings as they are,
+/// booleans as `on`/`off`, other values as JSON; `None` for null.
+pub fn flag_variant(value: serde_json::Value) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Bool(b) => Some(if b { "on" } else { "off" }.to_string()),
+        serde_json::Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}

@@ -315,12 +315,7 @@ pub fn parse_view<'a>(json: &'a str, redactor: &'a Redactor) -> Result<View<'a>,
     }
     for f in raw.contexts.and_then(|c| c.flags).map(|f| f.values).unwrap_or_default() {
         let Some(name) = f.flag.filter(|n| !n.is_empty()) else { continue };
-        let variant = match f.result {
-            serde_json::Value::String(s) => s,
-            serde_json::Value::Bool(b) => if b { "on" } else { "off" }.to_string(),
-            serde_json::Value::Null => continue,
-            other => other.to_string(),
-        };
+        let Some(variant) = super::flag_variant(f.result) else { continue };
         flags.push((name.0, Cow::Owned(redactor.scrub(&variant).into_owned())));
     }
     if flags.len() > 1 {
