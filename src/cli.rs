@@ -452,7 +452,7 @@ pub fn incident_text(d: &crate::inspect::IncidentDetail) -> String {
         let _ = writeln!(o, "  releases  —");
     }
     let _ = writeln!(o, "  flags     {}", list(&inc.flags));
-    let _ = writeln!(o, "\nWhy grouped ({})", crate::triage::fingerprint::GROUPING_VERSION);
+    let _ = writeln!(o, "\nWhy grouped ({})", inert(crate::triage::fingerprint::version_of(inc)));
     for c in &inc.grouping {
         let _ = writeln!(o, "  {}", inert(c));
     }

@@ -188,7 +188,7 @@ fn incident_shows_what_the_view_shows_with_source_from_the_demo_tree() {
         "  app/tax.py:18 in legacy_tax\n      rate = LEGACY_RATES[code]    (tree)".into(),
         "tenants   acme, globex, stark".into(),
         "flags     legacy-tax-rounding=on".into(),
-        "Why grouped (suture-grouping:1)\n  type:KeyError\n".into(),
+        "Why grouped (suture-grouping:1+config:73e0db91)\n  type:KeyError\n".into(),
     ] {
         assert!(shown.contains(&want), "missing {want:?} in:\n{shown}");
     }

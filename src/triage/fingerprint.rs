@@ -237,6 +237,12 @@ impl Grouper {
     }
 }
 
+/// The grouping configuration an incident was made with (incidents from
+/// before the version was recorded read as the built-in one).
+pub fn version_of(inc: &crate::model::Incident) -> &str {
+    if inc.grouping_version.is_empty() { GROUPING_VERSION } else { &inc.grouping_version }
+}
+
 /// The built-in grouping (no config rules).
 pub fn fingerprint(ev: &ErrorEvent) -> Grouping {
     Grouper::default().fingerprint(ev)

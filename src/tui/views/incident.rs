@@ -30,7 +30,7 @@ use super::{Ctx, titled};
 use crate::inspect::{FrameSource, IncidentDetail, short_release};
 use crate::model::{ErrorEvent, Incident, Millis};
 use crate::triage::cluster::rebucket;
-use crate::triage::fingerprint::GROUPING_VERSION;
+use crate::triage::fingerprint::version_of;
 use crate::tui::app::trace::{self, Row};
 use crate::tui::app::{IncidentView, Pane, State};
 use crate::tui::widgets::text::{ago, clip, count, datetime, inert, sparkline};
@@ -384,7 +384,7 @@ fn why_grouped<'a>(d: &IncidentDetail, ctx: &Ctx) -> Vec<Line<'a>> {
     let inc = &d.incident;
     let mut out = vec![Line::from(vec![
         Span::styled(" grouping ", t.dim()),
-        Span::raw(GROUPING_VERSION),
+        Span::raw(inert(version_of(inc)).into_owned()),
         Span::styled(" · fingerprint ", t.dim()),
         Span::raw(clip(&inert(&inc.fingerprint), 12)),
     ])];
