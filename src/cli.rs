@@ -479,7 +479,8 @@ fn ingest(loaded: &Loaded, paths: &[PathBuf], follow: bool) -> Result<()> {
         .with_grouper(grouper(loaded, is_demo))
         .with_ranker(move |incs, now, deploy| crate::triage::rank::rank_with_slos(incs, now, deploy, &slos))
         .with_redact_fields(&loaded.config.triage.redact_fields, &redactor)
-        .with_clock(now_ms);
+        .with_clock(now_ms)
+        .with_flush_every(if follow { crate::ingest::FLUSH_EVERY } else { crate::ingest::BULK_FLUSH_EVERY });
     if follow {
         for p in paths {
             if !crate::follow::followable(p) {

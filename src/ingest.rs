@@ -4,8 +4,9 @@
 //! followed files and the OTLP receiver — goes through [`Ingestor`], so
 //! grouping and counting are the same whatever the input.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::io::BufRead;
+use std::collections::BTreeSet;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -20,11 +21,17 @@ use crate::triage::rank;
 
 /// Most events per store transaction: large enough to amortize the commit's
 /// fsync, small enough to bound memory.
-pub const BATCH: usize = 20_000;
+/// (About 6 MB of keys; each batch also refreshes and re-ranks the
+/// incidents it touched, a fixed cost worth spreading.)
+pub const BATCH: usize = 100_000;
 
 /// Longest time events wait in memory before they are written, so an open
-/// console sees a long ingest progress.
+/// console sees new events quickly (following files, the receiver).
 pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
+
+/// The same for a one-shot `suture ingest` of files: an open console still
+/// sees a long ingest progress every second.
+pub const BULK_FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 /// Rejection reasons kept verbatim; beyond this they are only counted.
 pub const KEPT_REASONS: usize = 100;
@@ -72,7 +79,7 @@ pub struct Ingestor<'a> {
     /// Fingerprints whose incident the store has (written by an earlier flush).
     known: HashSet<Fingerprint>,
     /// Samples still wanted per fingerprint and release.
-    samples_left: HashMap<(Fingerprint, Option<Box<str>>), u32>,
+    samples_left: HashMap<Fingerprint, Vec<(Option<Box<str>>, u32)>>,
     buf: String,
     report: Report,
     since_check: u32,
@@ -92,12 +99,12 @@ impl<'a> Ingestor<'a> {
             grouper: Grouper::default(),
             ranker: Box::new(|incs: &mut [Incident], now, deploy| rank::rank(incs, now, deploy)),
             batch: Batch::default(),
-            by_fp: HashMap::new(),
-            strings: HashMap::new(),
-            flag_sets: HashMap::new(),
-            fp_cache: HashMap::new(),
-            known: HashSet::new(),
-            samples_left: HashMap::new(),
+            by_fp: HashMap::default(),
+            strings: HashMap::default(),
+            flag_sets: HashMap::default(),
+            fp_cache: HashMap::default(),
+            known: HashSet::default(),
+            samples_left: HashMap::default(),
             buf: String::new(),
             report: Report::default(),
             since_check: 0,
@@ -223,14 +230,16 @@ impl<'a> Ingestor<'a> {
     /// Whether the next event of this fingerprint and release is kept whole;
     /// counts it as kept when it is.
     fn take_sample(&mut self, fp: &Fingerprint, release: Option<&str>) -> Result<bool, StoreError> {
-        let key = (*fp, release.map(Into::into));
-        let left = match self.samples_left.get_mut(&key) {
-            Some(left) => left,
+        let per_release = self.samples_left.entry(*fp).or_default();
+        let i = match per_release.iter().position(|(r, _)| r.as_deref() == release) {
+            Some(i) => i,
             None => {
                 let have = self.store.sample_count(&hex::encode(fp), release)?;
-                self.samples_left.entry(key).or_insert(SAMPLES_PER_RELEASE.saturating_sub(have))
+                per_release.push((release.map(Into::into), SAMPLES_PER_RELEASE.saturating_sub(have)));
+                per_release.len() - 1
             }
         };
+        let left = &mut per_release[i].1;
         if *left == 0 {
             return Ok(false);
         }
@@ -525,20 +534,15 @@ pub fn ingest_lines(
 ) -> Result<(), IngestError> {
     let io = |source| IngestError::Io { path: path.display().to_string(), source };
     let file = std::fs::File::open(path).map_err(io)?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
-    let mut buf = Vec::new();
+    let mut lines = LineReader::new(file, MAX_LINE);
     let mut read: u64 = 0;
     for lineno in 1.. {
-        buf.clear();
-        let n = read_line_capped(&mut reader, &mut buf, MAX_LINE).map_err(io)?;
-        if n == 0 {
-            break;
-        }
+        let Some((line, n)) = lines.next_line().map_err(io)? else { break };
         read += n as u64;
         if lineno % 1024 == 0 {
             progress(read);
         }
-        ingest_line(ingestor, &buf, n, &|| format!("{}:{lineno}", path.display()), handler)?;
+        ingest_line(ingestor, line, n, &|| format!("{}:{lineno}", path.display()), handler)?;
     }
     progress(read);
     Ok(())
@@ -569,27 +573,72 @@ pub fn ingest_line(
     handler(ingestor, line, location)
 }
 
-/// Reads one line into `buf`, keeping at most `cap` bytes of it (the rest is
-/// consumed and dropped). Returns the line's full length in bytes.
-pub fn read_line_capped(r: &mut impl BufRead, buf: &mut Vec<u8>, cap: usize) -> std::io::Result<usize> {
-    let mut total = 0;
-    loop {
-        let chunk = r.fill_buf()?;
-        if chunk.is_empty() {
-            return Ok(total);
-        }
-        let (take, done) = match chunk.iter().position(|b| *b == b'\n') {
-            Some(i) => (i + 1, true),
-            None => (chunk.len(), false),
-        };
-        if buf.len() < cap {
-            let room = cap.saturating_sub(buf.len()).min(take);
-            buf.extend_from_slice(&chunk[..room]);
-        }
-        total += take;
-        r.consume(take);
-        if done {
-            return Ok(total);
+/// Lines of a stream, read in large blocks and handed out in place (no
+/// copy per line). A line longer than `cap` is consumed whole but handed out
+/// empty, with its full length, so the caller can reject it without holding it.
+pub struct LineReader<R> {
+    r: R,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    cap: usize,
+    eof: bool,
+}
+
+const BLOCK: usize = 1 << 20;
+
+impl<R: std::io::Read> LineReader<R> {
+    pub fn new(r: R, cap: usize) -> LineReader<R> {
+        LineReader { r, buf: vec![0; BLOCK.min(cap.saturating_add(1)).max(64)], start: 0, end: 0, cap, eof: false }
+    }
+
+    /// The next line (with its newline, if any) and its full length in
+    /// bytes; `None` at the end.
+    pub fn next_line(&mut self) -> std::io::Result<Option<(&[u8], usize)>> {
+        let mut skipped = 0usize;
+        loop {
+            if let Some(i) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
+                let (from, to) = (self.start, self.start + i + 1);
+                self.start = to;
+                if skipped > 0 || to - from > self.cap {
+                    return Ok(Some((&[], skipped + (to - from))));
+                }
+                return Ok(Some((&self.buf[from..to], to - from)));
+            }
+            if self.eof {
+                let (from, to) = (self.start, self.end);
+                self.start = to;
+                return Ok(match (skipped, to - from) {
+                    (0, 0) => None,
+                    (0, n) if n <= self.cap => Some((&self.buf[from..to], n)),
+                    (s, n) => Some((&[], s + n)),
+                });
+            }
+            // No newline in what is buffered: make room and read more.
+            let pending = self.end - self.start;
+            if skipped > 0 || pending > self.cap {
+                // Too long: drop what is buffered and keep reading to its end.
+                skipped += pending;
+                self.start = 0;
+                self.end = 0;
+            } else {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.start = 0;
+                self.end = pending;
+                if self.end == self.buf.len() {
+                    let grown = (self.buf.len() * 2).min(self.cap.saturating_add(1)).max(self.buf.len() + 1);
+                    self.buf.resize(grown, 0);
+                }
+            }
+            let n = loop {
+                match self.r.read(&mut self.buf[self.end..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            self.end += n;
+            self.eof = n == 0;
         }
     }
 }
@@ -599,20 +648,55 @@ mod tests {
     use super::*;
 
     #[test]
-    fn capped_lines_are_consumed_whole_but_kept_short() {
+    fn capped_lines_are_consumed_whole_but_handed_out_empty() {
         let data = b"short\nmuch longer line here\nend";
-        let mut r = std::io::BufReader::with_capacity(4, &data[..]);
-        let mut buf = Vec::new();
-        assert_eq!(read_line_capped(&mut r, &mut buf, 100).unwrap(), 6);
-        assert_eq!(buf, b"short\n");
-        buf.clear();
-        assert_eq!(read_line_capped(&mut r, &mut buf, 4).unwrap(), 22);
-        assert_eq!(buf, b"much");
-        buf.clear();
-        assert_eq!(read_line_capped(&mut r, &mut buf, 100).unwrap(), 3);
-        assert_eq!(buf, b"end");
-        buf.clear();
-        assert_eq!(read_line_capped(&mut r, &mut buf, 100).unwrap(), 0);
+        let mut r = LineReader::new(&data[..], 8);
+        assert_eq!(r.next_line().unwrap(), Some((&b"short\n"[..], 6)));
+        assert_eq!(r.next_line().unwrap(), Some((&b""[..], 22)));
+        assert_eq!(r.next_line().unwrap(), Some((&b"end"[..], 3)));
+        assert_eq!(r.next_line().unwrap(), None);
+        assert_eq!(r.next_line().unwrap(), None);
+    }
+
+    /// A reader that hands out at most a few bytes per read.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.min(out.len()).min(self.0.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    proptest::proptest! {
+        /// Whatever the line lengths, cap and read sizes: every line comes out
+        /// once, in order, whole when it fits the cap and empty with its full
+        /// length when it does not.
+        #[test]
+        fn line_reader_splits_like_split_inclusive(
+            lines in proptest::collection::vec("[a-z]{0,300}", 0..20),
+            trailing in proptest::bool::ANY,
+            cap in 1usize..200,
+            step in 1usize..97,
+        ) {
+            let mut text = lines.join("\n");
+            if trailing && !text.is_empty() {
+                text.push('\n');
+            }
+            let mut r = LineReader::new(Trickle(text.as_bytes(), step), cap);
+            let mut got = Vec::new();
+            while let Some((line, n)) = r.next_line().unwrap() {
+                got.push((line.to_vec(), n));
+            }
+            let want: Vec<(Vec<u8>, usize)> = text
+                .as_bytes()
+                .split_inclusive(|b| *b == b'\n')
+                .map(|l| (if l.len() > cap { Vec::new() } else { l.to_vec() }, l.len()))
+                .collect();
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 
     #[test]

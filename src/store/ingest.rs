@@ -15,12 +15,15 @@
 //! with probability n²/2⁶⁵ (one in 37 million for a million events), and
 //! then the second counts as a duplicate.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use rusqlite::{Transaction, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::keys::{KeySets, Kind};
 use super::{Ranker, Result, Store, StoreError, append_audit, one, upsert_incident};
 use crate::model::{ErrorEvent, Incident, IncidentStatus, Millis};
 
@@ -34,12 +37,25 @@ pub const RATE_MINUTES: usize = 24 * 60;
 pub const NONE: u32 = u32::MAX;
 
 fn key64(parts: &[&[u8]]) -> i64 {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p);
-        h.update([0]);
-    }
-    let d = h.finalize();
+    // Each part followed by a 0 byte, hashed in one call (one buffer on the
+    // stack for the usual short ids).
+    let len: usize = parts.iter().map(|p| p.len() + 1).sum();
+    let d = if len <= 128 {
+        let mut buf = [0u8; 128];
+        let mut at = 0;
+        for p in parts {
+            buf[at..at + p.len()].copy_from_slice(p);
+            at += p.len() + 1;
+        }
+        Sha256::digest(&buf[..len])
+    } else {
+        let mut h = Sha256::new();
+        for p in parts {
+            h.update(p);
+            h.update([0]);
+        }
+        h.finalize()
+    };
     i64::from_be_bytes(d[..8].try_into().expect("a sha256 digest has 32 bytes"))
 }
 
@@ -132,125 +148,12 @@ impl Store {
     /// regressed), keeps samples, re-ranks every incident with `rank`, and
     /// appends one audit entry.
     pub fn ingest_batch(&mut self, batch: &Batch, rank: Ranker<'_>, actor: &str, at: Millis) -> Result<Ingested> {
-        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let ids = batch.incidents.iter().map(|b| resolve_incident(&tx, &b.skeleton)).collect::<Result<Vec<String>>>()?;
-        let mut deltas = vec![Delta { first: Millis::MAX, last: Millis::MIN, ..Default::default() }; ids.len()];
-        let mut minutes: HashMap<(u32, i64), i64> = HashMap::new();
-        let mut pairs: HashSet<(u32, u64)> = HashSet::new();
-        let mut dims: HashSet<(u32, &'static str, u32)> = HashSet::new();
-        let mut releases: HashMap<u32, Millis> = HashMap::new();
-        let mut per_release: HashMap<(u32, u32), (Millis, i64)> = HashMap::new();
-        let mut added = 0;
-        {
-            // One statement for the whole batch; it returns the keys it added.
-            let mut new = insert_keys(&tx, "event_keys", batch.events.iter().map(|e| e.key))?;
-            for e in &batch.events {
-                if !new.remove(&e.key) {
-                    continue;
-                }
-                added += 1;
-                let d = &mut deltas[e.incident as usize];
-                d.count += 1;
-                d.first = d.first.min(e.ts);
-                d.last = d.last.max(e.ts);
-                *minutes.entry((e.incident, e.ts.div_euclid(60_000))).or_default() += 1;
-                if let Some(u) = e.user {
-                    pairs.insert((e.incident, u));
-                }
-                for (kind, v) in [("tenant", e.tenant), ("region", e.region), ("release", e.release), ("service", e.service)] {
-                    if v != NONE {
-                        dims.insert((e.incident, kind, v));
-                    }
-                }
-                if e.flags != NONE {
-                    for f in &batch.flag_sets[e.flags as usize] {
-                        dims.insert((e.incident, "flag", *f));
-                    }
-                }
-                if e.release != NONE {
-                    let r = releases.entry(e.release).or_insert(e.ts);
-                    *r = (*r).min(e.ts);
-                    let p = per_release.entry((e.incident, e.release)).or_insert((e.ts, 0));
-                    p.0 = p.0.min(e.ts);
-                    p.1 += 1;
-                }
-            }
+        let result = ingest_in_tx(&mut self.conn, &mut self.keys, batch, rank, actor, at);
+        if result.is_err() {
+            // The transaction rolled back: memory may hold keys the file does not.
+            self.keys = KeySets::default();
         }
-        if added > 0 {
-            let keyed: HashMap<i64, u32> = pairs.iter().map(|(inc, u)| (user_key(&ids[*inc as usize], *u), *inc)).collect();
-            for k in insert_keys(&tx, "user_keys", keyed.keys().copied())? {
-                if let Some(inc) = keyed.get(&k) {
-                    deltas[*inc as usize].users += 1;
-                }
-            }
-            let mut minute = tx.prepare_cached(
-                "INSERT INTO incident_minutes(incident_id, minute, n) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(incident_id, minute) DO UPDATE SET n = n + excluded.n",
-            )?;
-            for ((inc, m), n) in &minutes {
-                minute.execute(params![ids[*inc as usize], m, n])?;
-            }
-            let mut dim = tx.prepare_cached("INSERT OR IGNORE INTO incident_dims(incident_id, kind, value) VALUES (?1, ?2, ?3)")?;
-            for (inc, kind, v) in &dims {
-                dim.execute(params![ids[*inc as usize], kind, batch.strings[*v as usize]])?;
-            }
-            let mut release = tx.prepare_cached(
-                "INSERT INTO releases(release, first_seen) VALUES (?1, ?2)
-                 ON CONFLICT(release) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen)",
-            )?;
-            for (r, ts) in &releases {
-                release.execute(params![batch.strings[*r as usize], ts])?;
-            }
-            let mut inc_release = tx.prepare_cached(
-                "INSERT INTO incident_releases(incident_id, release, first_seen, n) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(incident_id, release) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen), n = n + excluded.n",
-            )?;
-            for ((inc, r), (first, n)) in &per_release {
-                inc_release.execute(params![ids[*inc as usize], batch.strings[*r as usize], first, n])?;
-            }
-        }
-        {
-            let mut sample =
-                tx.prepare_cached("INSERT OR IGNORE INTO samples(incident_id, id, ts, release, body) VALUES (?1, ?2, ?3, ?4, ?5)")?;
-            for (inc, ev) in &batch.samples {
-                sample.execute(params![ids[*inc as usize], ev.id, ev.timestamp, ev.release, serde_json::to_string(ev)?])?;
-            }
-        }
-        let mut touched = BTreeSet::new();
-        if added > 0 {
-            for (i, d) in deltas.iter().enumerate().filter(|(_, d)| d.count > 0) {
-                let id = &ids[i];
-                let mut inc = one::<Incident>(&tx, "incidents", "SELECT id, body FROM incidents WHERE id = ?1", id)?
-                    .ok_or_else(|| StoreError::NotFound { what: "incident", id: id.clone() })?;
-                if inc.status == IncidentStatus::Resolved && inc.count > 0 {
-                    inc.status = IncidentStatus::Regressed;
-                }
-                inc.first_seen = if inc.count == 0 { d.first } else { inc.first_seen.min(d.first) };
-                inc.last_seen = if inc.count == 0 { d.last } else { inc.last_seen.max(d.last) };
-                inc.count += d.count;
-                inc.users += d.users;
-                refresh(&tx, &mut inc)?;
-                upsert_incident(&tx, &inc)?;
-                touched.insert(id.clone());
-            }
-            let mut all: Vec<Incident> = super::list(&tx, "incidents", "SELECT id, body FROM incidents")?;
-            let now: Millis = tx.query_row("SELECT coalesce(max(last_seen), 0) FROM incidents", [], |r| r.get(0))?;
-            let (n_releases, newest): (i64, Option<Millis>) =
-                tx.query_row("SELECT count(*), max(first_seen) FROM releases", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            // With a single release nothing is "new since the deploy".
-            rank(&mut all, now, if n_releases >= 2 { newest } else { None });
-            for inc in &all {
-                upsert_incident(&tx, inc)?;
-            }
-            #[derive(Serialize)]
-            struct Payload<'a> {
-                events: usize,
-                incidents: &'a BTreeSet<String>,
-            }
-            append_audit(&tx, at, actor, "ingest", "events", &Payload { events: added, incidents: &touched })?;
-        }
-        tx.commit()?;
-        Ok(Ingested { added, ids, touched: touched.into_iter().collect() })
+        result
     }
 
     /// How many samples an incident (by fingerprint) keeps of a release.
@@ -275,17 +178,139 @@ impl Store {
     }
 }
 
-/// Inserts keys into a key table (sorted, so the B-tree fills in order) and
-/// returns the ones that were not there.
-fn insert_keys(tx: &Transaction<'_>, table: &str, keys: impl Iterator<Item = i64>) -> Result<HashSet<i64>> {
-    use rusqlite::types::Value;
-    let mut keys: Vec<i64> = keys.collect();
-    keys.sort_unstable();
-    keys.dedup();
-    let values: std::rc::Rc<Vec<Value>> = std::rc::Rc::new(keys.into_iter().map(Value::Integer).collect());
-    let mut stmt = tx.prepare_cached(&format!("INSERT OR IGNORE INTO {table}(h) SELECT value FROM rarray(?1) RETURNING h"))?;
-    let rows = stmt.query_map([values], |r| r.get::<_, i64>(0))?;
-    Ok(rows.collect::<rusqlite::Result<HashSet<i64>>>()?)
+fn ingest_in_tx(
+    conn: &mut rusqlite::Connection,
+    keys: &mut KeySets,
+    batch: &Batch,
+    rank: Ranker<'_>,
+    actor: &str,
+    at: Millis,
+) -> Result<Ingested> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    keys.catch_up(&tx)?;
+    let ids = batch.incidents.iter().map(|b| resolve_incident(&tx, &b.skeleton)).collect::<Result<Vec<String>>>()?;
+    let mut deltas = vec![Delta { first: Millis::MAX, last: Millis::MIN, ..Default::default() }; ids.len()];
+    // Per event: its key, then one entry per (incident, minute, release)
+    // and one per distinct set of dimensions; expanded per table below.
+    let mut per_minute: HashMap<(u32, i64, u32), (Millis, i64)> = HashMap::default();
+    let mut pairs: HashSet<(u32, u64)> = HashSet::default();
+    let mut dim_sets: HashSet<(u32, [u32; 5])> = HashSet::default();
+    let mut added = 0;
+    let fresh = keys.add(&tx, Kind::Event, batch.events.iter().map(|e| e.key))?;
+    for (e, _) in batch.events.iter().zip(&fresh).filter(|(_, new)| **new) {
+        added += 1;
+        let d = &mut deltas[e.incident as usize];
+        d.count += 1;
+        d.first = d.first.min(e.ts);
+        d.last = d.last.max(e.ts);
+        let m = per_minute.entry((e.incident, e.ts.div_euclid(60_000), e.release)).or_insert((e.ts, 0));
+        m.0 = m.0.min(e.ts);
+        m.1 += 1;
+        if let Some(u) = e.user {
+            pairs.insert((e.incident, u));
+        }
+        dim_sets.insert((e.incident, [e.tenant, e.region, e.release, e.service, e.flags]));
+    }
+    let mut minutes: HashMap<(u32, i64), i64> = HashMap::default();
+    let mut releases: HashMap<u32, Millis> = HashMap::default();
+    let mut per_release: HashMap<(u32, u32), (Millis, i64)> = HashMap::default();
+    for ((inc, minute, rel), (first, n)) in &per_minute {
+        *minutes.entry((*inc, *minute)).or_default() += n;
+        if *rel != NONE {
+            let r = releases.entry(*rel).or_insert(*first);
+            *r = (*r).min(*first);
+            let p = per_release.entry((*inc, *rel)).or_insert((*first, 0));
+            p.0 = p.0.min(*first);
+            p.1 += n;
+        }
+    }
+    let mut dims: HashSet<(u32, &'static str, u32)> = HashSet::default();
+    for (inc, [tenant, region, release, service, flags]) in &dim_sets {
+        for (kind, v) in [("tenant", tenant), ("region", region), ("release", release), ("service", service)] {
+            if *v != NONE {
+                dims.insert((*inc, kind, *v));
+            }
+        }
+        if *flags != NONE {
+            for f in &batch.flag_sets[*flags as usize] {
+                dims.insert((*inc, "flag", *f));
+            }
+        }
+    }
+    if added > 0 {
+        let keyed: Vec<(i64, u32)> = pairs.iter().map(|(inc, u)| (user_key(&ids[*inc as usize], *u), *inc)).collect();
+        let fresh = keys.add(&tx, Kind::User, keyed.iter().map(|(k, _)| *k))?;
+        for ((_, inc), _) in keyed.iter().zip(&fresh).filter(|(_, new)| **new) {
+            deltas[*inc as usize].users += 1;
+        }
+        let mut minute = tx.prepare_cached(
+            "INSERT INTO incident_minutes(incident_id, minute, n) VALUES (?1, ?2, ?3)
+             ON CONFLICT(incident_id, minute) DO UPDATE SET n = n + excluded.n",
+        )?;
+        for ((inc, m), n) in &minutes {
+            minute.execute(params![ids[*inc as usize], m, n])?;
+        }
+        let mut dim = tx.prepare_cached("INSERT OR IGNORE INTO incident_dims(incident_id, kind, value) VALUES (?1, ?2, ?3)")?;
+        for (inc, kind, v) in &dims {
+            dim.execute(params![ids[*inc as usize], kind, batch.strings[*v as usize]])?;
+        }
+        let mut release = tx.prepare_cached(
+            "INSERT INTO releases(release, first_seen) VALUES (?1, ?2)
+             ON CONFLICT(release) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen)",
+        )?;
+        for (r, ts) in &releases {
+            release.execute(params![batch.strings[*r as usize], ts])?;
+        }
+        let mut inc_release = tx.prepare_cached(
+            "INSERT INTO incident_releases(incident_id, release, first_seen, n) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(incident_id, release) DO UPDATE SET first_seen = min(first_seen, excluded.first_seen), n = n + excluded.n",
+        )?;
+        for ((inc, r), (first, n)) in &per_release {
+            inc_release.execute(params![ids[*inc as usize], batch.strings[*r as usize], first, n])?;
+        }
+    }
+    {
+        let mut sample =
+            tx.prepare_cached("INSERT OR IGNORE INTO samples(incident_id, id, ts, release, body) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+        for (inc, ev) in &batch.samples {
+            sample.execute(params![ids[*inc as usize], ev.id, ev.timestamp, ev.release, serde_json::to_string(ev)?])?;
+        }
+    }
+    let mut touched = BTreeSet::new();
+    if added > 0 {
+        for (i, d) in deltas.iter().enumerate().filter(|(_, d)| d.count > 0) {
+            let id = &ids[i];
+            let mut inc = one::<Incident>(&tx, "incidents", "SELECT id, body FROM incidents WHERE id = ?1", id)?
+                .ok_or_else(|| StoreError::NotFound { what: "incident", id: id.clone() })?;
+            if inc.status == IncidentStatus::Resolved && inc.count > 0 {
+                inc.status = IncidentStatus::Regressed;
+            }
+            inc.first_seen = if inc.count == 0 { d.first } else { inc.first_seen.min(d.first) };
+            inc.last_seen = if inc.count == 0 { d.last } else { inc.last_seen.max(d.last) };
+            inc.count += d.count;
+            inc.users += d.users;
+            refresh(&tx, &mut inc)?;
+            upsert_incident(&tx, &inc)?;
+            touched.insert(id.clone());
+        }
+        let mut all: Vec<Incident> = super::list(&tx, "incidents", "SELECT id, body FROM incidents")?;
+        let now: Millis = tx.query_row("SELECT coalesce(max(last_seen), 0) FROM incidents", [], |r| r.get(0))?;
+        let (n_releases, newest): (i64, Option<Millis>) =
+            tx.query_row("SELECT count(*), max(first_seen) FROM releases", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        // With a single release nothing is "new since the deploy".
+        rank(&mut all, now, if n_releases >= 2 { newest } else { None });
+        for inc in &all {
+            upsert_incident(&tx, inc)?;
+        }
+        #[derive(Serialize)]
+        struct Payload<'a> {
+            events: usize,
+            incidents: &'a BTreeSet<String>,
+        }
+        append_audit(&tx, at, actor, "ingest", "events", &Payload { events: added, incidents: &touched })?;
+    }
+    tx.commit()?;
+    Ok(Ingested { added, ids, touched: touched.into_iter().collect() })
 }
 
 /// The incident of a fingerprint, created from the skeleton when new. A new
@@ -338,4 +363,21 @@ fn refresh(tx: &Transaction<'_>, inc: &mut Incident) -> Result<()> {
     inc.rate_start = first_minute * 60_000;
     inc.rate = rate;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_the_sha256_of_nul_terminated_parts_whatever_their_length() {
+        for id in ["e1".to_string(), "x".repeat(200)] {
+            let text = format!("event\0{id}\0");
+            let want = i64::from_be_bytes(Sha256::digest(text.as_bytes())[..8].try_into().unwrap());
+            assert_eq!(event_key(&id), want, "id of {} bytes", id.len());
+        }
+        // Stored keys must stay findable: pinned to Python's
+        // hashlib.sha256(b"event\x00e1\x00"), first 8 bytes, big-endian.
+        assert_eq!(event_key("e1"), 458_267_161_812_234_109);
+    }
 }

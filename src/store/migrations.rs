@@ -125,6 +125,23 @@ DROP TABLE events;
 DROP TABLE incident_users;
 "#,
     ),
+    (
+        4,
+        r#"
+-- Keys move from B-tree tables (a random page per insert) to append-only
+-- chunks: one sorted blob of little-endian 64-bit keys per kind and batch
+-- (see store/keys.rs).
+CREATE TABLE key_chunks (
+    seq  INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('event', 'user')),
+    keys BLOB NOT NULL
+);
+INSERT INTO key_chunks(kind, keys) SELECT 'event', suture_pack(h) FROM event_keys HAVING count(*) > 0;
+INSERT INTO key_chunks(kind, keys) SELECT 'user', suture_pack(h) FROM user_keys HAVING count(*) > 0;
+DROP TABLE event_keys;
+DROP TABLE user_keys;
+"#,
+    ),
 ];
 
 /// SQL functions migrations use: the same keys the ingest path computes.
@@ -136,7 +153,8 @@ pub fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
         let incident: String = ctx.get(0)?;
         let user: String = ctx.get(1)?;
         Ok(super::ingest::parse_user(&user).map(|u| super::user_key(&incident, u)))
-    })
+    })?;
+    conn.create_aggregate_function("suture_pack", 1, flags, super::keys::Pack)
 }
 
 /// The schema version this build writes.

@@ -10,6 +10,7 @@
 //! secret or a raw user identifier (signals redact before they get here).
 
 mod ingest;
+mod keys;
 mod migrations;
 
 pub use ingest::parse_user as parse_user_key;
@@ -51,6 +52,8 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 pub struct Store {
     conn: Connection,
     path: Option<PathBuf>,
+    /// The writer's copy of the key chunks (read on the first ingest).
+    keys: keys::KeySets,
 }
 
 /// Orders incidents (and sets their scores): called inside the ingest
@@ -64,14 +67,14 @@ impl Store {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir { path: dir.to_path_buf(), source })?;
         }
         let conn = Connection::open(path)?;
-        let mut store = Store { conn, path: Some(path.to_path_buf()) };
+        let mut store = Store { conn, path: Some(path.to_path_buf()), keys: keys::KeySets::default() };
         store.init()?;
         Ok(store)
     }
 
     /// A private in-memory store, for tests and dry runs.
     pub fn open_in_memory() -> Result<Store> {
-        let mut store = Store { conn: Connection::open_in_memory()?, path: None };
+        let mut store = Store { conn: Connection::open_in_memory()?, path: None, keys: keys::KeySets::default() };
         store.init()?;
         Ok(store)
     }
@@ -137,10 +140,11 @@ impl Store {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         tx.execute_batch(
             "DELETE FROM incidents; DELETE FROM patches; DELETE FROM audit; DELETE FROM meta;
-             DELETE FROM user_keys; DELETE FROM incident_minutes; DELETE FROM incident_dims; DELETE FROM releases;
-             DELETE FROM event_keys; DELETE FROM samples;",
+             DELETE FROM key_chunks; DELETE FROM incident_minutes; DELETE FROM incident_dims; DELETE FROM releases;
+             DELETE FROM samples;",
         )?;
         tx.commit()?;
+        self.keys = keys::KeySets::default();
         Ok(())
     }
 
@@ -169,11 +173,11 @@ impl Store {
 
     /// Events stored (each counted once, whatever its incident).
     pub fn event_count(&self) -> Result<u64> {
-        Ok(self.conn.query_row("SELECT count(*) FROM event_keys", [], |r| r.get::<_, i64>(0))? as u64)
+        keys::count(&self.conn, keys::Kind::Event)
     }
 
     pub fn has_event(&self, id: &str) -> Result<bool> {
-        Ok(self.conn.query_row("SELECT 1 FROM event_keys WHERE h = ?1", [event_key(id)], |_| Ok(())).optional()?.is_some())
+        keys::contains(&self.conn, keys::Kind::Event, event_key(id))
     }
 
     /// A whole event, when it was kept as a sample (see `store::ingest`).
