@@ -59,6 +59,9 @@ type Fingerprint = [u8; 32];
 /// Orders incidents and sets their scores (see `triage::rank`).
 type RankFn<'a> = Box<dyn Fn(&mut [Incident], Millis, Option<Millis>) + 'a>;
 
+/// Samples still wanted of one release (`None`: events without one).
+type SamplesLeft = (Option<Box<str>>, u32);
+
 /// The ingest engine. Events come in whole ([`Ingestor::push`]) or, for
 /// Sentry lines, through the fast path ([`Ingestor::push_sentry_line`])
 /// that parses only what grouping and counting need and parses an event
@@ -79,7 +82,7 @@ pub struct Ingestor<'a> {
     /// Fingerprints whose incident the store has (written by an earlier flush).
     known: HashSet<Fingerprint>,
     /// Samples still wanted per fingerprint and release.
-    samples_left: HashMap<Fingerprint, Vec<(Option<Box<str>>, u32)>>,
+    samples_left: HashMap<Fingerprint, Vec<SamplesLeft>>,
     buf: String,
     report: Report,
     since_check: u32,
