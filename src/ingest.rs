@@ -84,6 +84,8 @@ pub struct Ingestor<'a> {
     /// Samples still wanted per fingerprint and release.
     samples_left: HashMap<Fingerprint, Vec<SamplesLeft>>,
     buf: String,
+    /// Whether the store's message groups are in the grouper yet.
+    groups_loaded: bool,
     report: Report,
     since_check: u32,
     last_flush: Instant,
@@ -109,6 +111,7 @@ impl<'a> Ingestor<'a> {
             known: HashSet::default(),
             samples_left: HashMap::default(),
             buf: String::new(),
+            groups_loaded: false,
             report: Report::default(),
             since_check: 0,
             last_flush: Instant::now(),
@@ -121,6 +124,7 @@ impl<'a> Ingestor<'a> {
     /// Groups with the config's rules instead of the built-in grouping.
     pub fn with_grouper(mut self, grouper: Grouper) -> Ingestor<'a> {
         self.grouper = grouper;
+        self.groups_loaded = false;
         self
     }
 
@@ -266,8 +270,18 @@ impl<'a> Ingestor<'a> {
         i
     }
 
+    /// Gives the grouper the message groups the store learned before.
+    fn load_groups(&mut self) -> Result<(), StoreError> {
+        if !self.groups_loaded {
+            self.grouper.restore_groups(&self.store.message_groups()?);
+            self.groups_loaded = true;
+        }
+        Ok(())
+    }
+
     /// Adds a whole event (any source).
     pub fn push(&mut self, mut ev: ErrorEvent) -> Result<(), StoreError> {
+        self.load_groups()?;
         self.redact_event(&mut ev);
         let (fp, _) = self.fingerprint(&ev);
         let inc = self.incident_index(&fp, Some(&ev));
@@ -292,6 +306,7 @@ impl<'a> Ingestor<'a> {
     /// Adds one Sentry event given as JSON text, by the fast path. A bad
     /// event is rejected with `location` and the reason.
     pub fn push_sentry_line(&mut self, line: &str, redactor: &Redactor, location: &dyn Fn() -> String) -> Result<(), StoreError> {
+        self.load_groups()?;
         let view = match sentry_fast::parse_view(line, redactor) {
             Ok(v) => v,
             Err(reason) => {
@@ -360,6 +375,7 @@ impl<'a> Ingestor<'a> {
             return Ok(());
         }
         let at = self.clock.map_or(self.at, |now| now());
+        self.batch.message_groups = self.grouper.changed_groups();
         let done = self.store.ingest_batch(&self.batch, &*self.ranker, &self.actor, at)?;
         let n = self.batch.events.len();
         self.report.ingested += done.added;
@@ -768,5 +784,33 @@ mod tests {
         assert_eq!((incs[0].count, incs[0].users), (3, 2));
         assert_eq!(incs[0].rate, [1, 1, 1]);
         assert!(incs[0].score > 0.0, "ranked inside the ingest transaction");
+    }
+
+    /// Messages without a stack that differ in a word fall together, across
+    /// ingests: the learned group outlives the process.
+    #[test]
+    fn message_shapes_learned_in_one_ingest_group_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let r = Redactor::new([9; 32]);
+        let ev = |id: &str, msg: &str| format!(r#"{{"event_id":"{id}","timestamp":"2026-11-20T10:00:00Z","message":"{msg}"}}"#);
+        let first = [ev("a", "session of user bob expired early"), ev("b", "session of user carol expired early")];
+        let second = [ev("c", "session of user dave expired early"), ev("d", "queue flush failed for shard eu")];
+        for (n, lines) in [first, second].iter().enumerate() {
+            let mut store = Store::open(&path).unwrap();
+            let mut ing = Ingestor::new(&mut store, "test", 0);
+            for l in lines {
+                ing.push_sentry_line(l, &r, &|| "t".into()).unwrap();
+            }
+            assert_eq!(ing.finish().unwrap().ingested, 2, "round {n}");
+        }
+        let store = Store::open(&path).unwrap();
+        let mut counts: Vec<u64> = store.incidents().unwrap().iter().map(|i| i.count).collect();
+        counts.sort();
+        assert_eq!(counts, [1, 3], "three users' sessions are one incident; the queue is another");
+        assert_eq!(
+            store.message_groups().unwrap()[0],
+            ("session of user bob expired early".to_string(), "session of user <*> expired early".to_string())
+        );
     }
 }

@@ -108,6 +108,8 @@ pub struct Batch {
     pub events: Vec<EventKey>,
     /// Whole events to keep, with the index of their incident.
     pub samples: Vec<(u32, ErrorEvent)>,
+    /// Message groups founded or widened (`(seed, template)`, see `triage::drain`).
+    pub message_groups: Vec<(String, String)>,
 }
 
 impl Batch {
@@ -120,6 +122,7 @@ impl Batch {
         self.flag_sets.clear();
         self.events.clear();
         self.samples.clear();
+        self.message_groups.clear();
     }
 }
 
@@ -154,6 +157,13 @@ impl Store {
             self.keys = KeySets::default();
         }
         result
+    }
+
+    /// The message groups grouping learned, in founding order (`(seed, template)`).
+    pub fn message_groups(&self) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare_cached("SELECT seed, template FROM message_groups ORDER BY rowid")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     /// How many samples an incident (by fingerprint) keeps of a release.
@@ -267,6 +277,15 @@ fn ingest_in_tx(
         )?;
         for ((inc, r), (first, n)) in &per_release {
             inc_release.execute(params![ids[*inc as usize], batch.strings[*r as usize], first, n])?;
+        }
+    }
+    {
+        let mut group = tx.prepare_cached(
+            "INSERT INTO message_groups(seed, template) VALUES (?1, ?2)
+             ON CONFLICT(seed) DO UPDATE SET template = excluded.template",
+        )?;
+        for (seed, template) in &batch.message_groups {
+            group.execute(params![seed, template])?;
         }
     }
     {

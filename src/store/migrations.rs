@@ -142,6 +142,17 @@ DROP TABLE event_keys;
 DROP TABLE user_keys;
 "#,
     ),
+    (
+        5,
+        r#"
+-- Message shapes learned by grouping (triage/drain.rs): a group's seed (its
+-- stable name, in fingerprints) and its template now. Rowid order is founding order.
+CREATE TABLE message_groups (
+    seed     TEXT PRIMARY KEY,
+    template TEXT NOT NULL
+);
+"#,
+    ),
 ];
 
 /// SQL functions migrations use: the same keys the ingest path computes.

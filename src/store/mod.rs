@@ -141,7 +141,7 @@ impl Store {
         tx.execute_batch(
             "DELETE FROM incidents; DELETE FROM patches; DELETE FROM audit; DELETE FROM meta;
              DELETE FROM key_chunks; DELETE FROM incident_minutes; DELETE FROM incident_dims; DELETE FROM releases;
-             DELETE FROM samples;",
+             DELETE FROM samples; DELETE FROM message_groups;",
         )?;
         tx.commit()?;
         self.keys = keys::KeySets::default();

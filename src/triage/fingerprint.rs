@@ -10,6 +10,8 @@ use std::borrow::Cow;
 
 use sha2::{Digest, Sha256};
 
+use super::drain::Drain;
+
 use crate::config::{FingerprintRule, Triage};
 use crate::model::{ErrorEvent, StackFrame};
 
@@ -96,6 +98,8 @@ pub struct Grouper {
     not_in_app: Vec<String>,
     rules: Vec<FingerprintRule>,
     version: String,
+    /// Message shapes learned so far (shared by clones: one ingest, one tree).
+    drain: std::sync::Arc<std::sync::Mutex<Drain>>,
 }
 
 impl Grouper {
@@ -110,7 +114,13 @@ impl Grouper {
             h.update(serde_json::to_string(&cfg.rules).unwrap_or_default().as_bytes());
             version = format!("{GROUPING_VERSION}+config:{}", &hex::encode(h.finalize())[..8]);
         }
-        Grouper { in_app: cfg.in_app.clone(), not_in_app: cfg.not_in_app.clone(), rules: cfg.rules.clone(), version }
+        Grouper {
+            in_app: cfg.in_app.clone(),
+            not_in_app: cfg.not_in_app.clone(),
+            rules: cfg.rules.clone(),
+            version,
+            drain: Default::default(),
+        }
     }
 
     /// The grouping version incidents record: the built-in version, plus a
@@ -198,11 +208,29 @@ impl Grouper {
                 });
                 if frames == 0 {
                     // No in-app frames: fall back to the value's template.
-                    push_component(out, "value", &template(&e.exception_value()));
+                    push_component(out, "value", &self.learned(&template(&e.exception_value())));
                 }
             }
-            None => push_component(out, "message", &template(e.message().unwrap_or(""))),
+            None => push_component(out, "message", &self.learned(&template(e.message().unwrap_or("")))),
         }
+    }
+
+    /// The learned group (its seed) of a message template; see [`Drain`].
+    fn learned(&self, template: &str) -> String {
+        self.drain.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).group(template)
+    }
+
+    /// Restores message groups the store kept (`(seed, template)`).
+    pub fn restore_groups(&self, groups: &[(String, String)]) {
+        let mut d = self.drain.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (seed, template) in groups {
+            d.restore(seed, template);
+        }
+    }
+
+    /// Message groups founded or widened since the last call, for the store.
+    pub fn changed_groups(&self) -> Vec<(String, String)> {
+        self.drain.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take_changed()
     }
 
     /// The fingerprint hash of components written by [`Grouper::components_into`].
