@@ -1,0 +1,5 @@
+//! Reproducing failures: scratch workspaces (`workspace`), a sandboxed
+//! command runner (`sandbox`) and repro specs run and judged against an
+//! incident's signature (`runner`).
+
+pub mod sandbox;
