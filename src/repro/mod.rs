@@ -3,3 +3,4 @@
 //! incident's signature (`runner`).
 
 pub mod sandbox;
+pub mod workspace;
