@@ -2,5 +2,6 @@
 //! command runner (`sandbox`) and repro specs run and judged against an
 //! incident's signature (`runner`).
 
+pub mod runner;
 pub mod sandbox;
 pub mod workspace;
