@@ -55,6 +55,17 @@ pub enum Cmd {
         #[command(subcommand)]
         action: ConfigCmd,
     },
+    /// Run an incident's repro (or a spec by id) in a scratch workspace,
+    /// several times, and judge each run against the incident's signature.
+    Repro {
+        #[arg(value_name = "INCIDENT|SPEC")]
+        target: String,
+        /// Runs of the determinism check (default: repro.runs, 3).
+        #[arg(long)]
+        runs: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Ingest error events from files: Sentry event JSON (one per line, an
     /// array, or one document), OTLP/JSON logs, or Suture JSON lines.
     Ingest {
@@ -168,6 +179,7 @@ fn run(cli: Cli) -> Result<()> {
         Some(Cmd::Incidents { json }) => incidents(&loaded, *json),
         Some(Cmd::Incident { id, json }) => incident(&loaded, id, *json),
         Some(Cmd::Ingest { paths, follow }) => ingest(&loaded, paths, *follow),
+        Some(Cmd::Repro { target, runs, json }) => repro(&loaded, target, *runs, *json),
         Some(Cmd::Serve { otlp }) => serve(&loaded, otlp),
         Some(Cmd::Demo { reset }) => demo_cmd(&loaded, *reset),
         Some(Cmd::Screenshots { out }) => screenshots(&loaded, out),
@@ -327,6 +339,109 @@ fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SUTURE_LOG").unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(false).try_init().ok()?;
     Some(guard)
+}
+
+/// The repro specs this configuration names: `repro.specs`, or the demo's.
+fn repro_specs(loaded: &Loaded, is_demo: bool) -> Result<Vec<crate::model::ReproSpec>> {
+    let dir = match &loaded.config.repro.specs {
+        Some(d) => PathBuf::from(d),
+        None if is_demo => demo_root(loaded).join("repros"),
+        None => bail!("no repro specs configured: set repro.specs to a directory of *.toml specs"),
+    };
+    crate::repro::runner::load_specs(&dir).map_err(|e| anyhow::anyhow!("reading repro specs: {}", inert(&e)))
+}
+
+fn repro(loaded: &Loaded, target: &str, runs: Option<u32>, json: bool) -> Result<()> {
+    use std::io::{IsTerminal, Write};
+    let (store, _, is_demo) = open_store(loaded)?;
+    let specs = repro_specs(loaded, is_demo)?;
+    let spec = match specs.iter().find(|s| s.id == target) {
+        Some(s) => s.clone(),
+        None => {
+            let tree = source_tree(loaded, is_demo);
+            let id = target.to_ascii_uppercase();
+            let detail = crate::inspect::load(&store, &id, tree.as_ref())?
+                .with_context(|| format!("no incident or repro spec `{}`; `suture incidents` lists incidents", inert(target)))?;
+            let ev = detail.event.with_context(|| format!("incident {id} has no stored event to match a repro spec against"))?;
+            let g = grouper(loaded, is_demo);
+            crate::repro::runner::spec_for(&specs, &ev, &g)
+                .with_context(|| format!("no repro spec matches incident {id} ({} specs read)", specs.len()))?
+                .clone()
+        }
+    };
+    let root = match &loaded.config.source.root {
+        Some(r) => PathBuf::from(r),
+        None if is_demo => demo_root(loaded).join("service"),
+        None => bail!("no source tree: set source.root"),
+    };
+    let data = paths::data_dir().context("no data directory for workspaces")?;
+    let ws = crate::repro::workspace::Workspace::create(&root, None, &data.join("workspaces"))
+        .with_context(|| format!("making a workspace of {}", root.display()))?;
+    let runs = runs.unwrap_or(loaded.config.repro.runs).max(1) as usize;
+    let live = !json && std::io::stderr().is_terminal();
+    let opts = crate::repro::runner::Options { pass: loaded.config.repro.pass_env.clone(), ..Default::default() };
+    let mut last_run = usize::MAX;
+    let report = crate::repro::runner::run_repeated(&spec, ws.path(), runs, &opts, &mut |i, _, bytes| {
+        if live {
+            let mut err = std::io::stderr().lock();
+            if i != last_run {
+                let _ = writeln!(err, "── run {} of {runs} ──", i + 1);
+                last_run = i;
+            }
+            let _ = write!(err, "{}", inert(&String::from_utf8_lossy(bytes)));
+        }
+    });
+    if json {
+        let runs: Vec<_> = report
+            .runs
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "verdict": r.verdict,
+                    "reason": r.reason,
+                    "signature": r.signature,
+                    "status": r.outcome.status(),
+                    "exit_code": r.outcome.exit_code,
+                    "signal": r.outcome.signal,
+                    "duration_ms": r.outcome.duration.as_millis() as u64,
+                    "network": r.outcome.network,
+                    "process_limit": r.outcome.process_limit,
+                    "stderr": r.outcome.text(crate::repro::sandbox::Stream::Stderr),
+                    "stdout": r.outcome.text(crate::repro::sandbox::Stream::Stdout),
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "spec": spec.id,
+            "workspace_base": ws.base(),
+            "verdict": report.verdict,
+            "deterministic": report.deterministic,
+            "summary": report.summary,
+            "runs": runs,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("{}  {}", spec.id, inert(&spec.title));
+        println!("workspace   {} ({})", ws.path().display(), ws.base());
+        for (i, r) in report.runs.iter().enumerate() {
+            println!(
+                "run {}       {:?}: {} ({} ms, {})",
+                i + 1,
+                r.verdict,
+                inert(&r.reason),
+                r.outcome.duration.as_millis(),
+                r.outcome.status()
+            );
+        }
+        if let Some(r) = report.runs.first() {
+            match &r.outcome.network {
+                crate::repro::sandbox::Network::Shared(why) => println!("network     NOT isolated: {why}"),
+                n => println!("network     {n:?}, processes limited by {}", r.outcome.process_limit),
+            }
+        }
+        println!("verdict     {}", inert(&report.summary));
+    }
+    Ok(())
 }
 
 fn incidents(loaded: &Loaded, json: bool) -> Result<()> {

@@ -319,3 +319,28 @@ unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
+
+#[test]
+fn repro_runs_the_top_demo_incident_three_times_in_a_removed_workspace() {
+    let sb = Sandbox::new();
+    let out = sb.run(&["incidents", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<String> = v.as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
+    let out = sb.run(&["repro", &ids[0], "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["spec"], "checkout-legacy-tax");
+    assert_eq!(r["verdict"], "reproduced");
+    assert_eq!(r["deterministic"], true);
+    assert_eq!(r["runs"].as_array().unwrap().len(), 3);
+    assert!(r["runs"][0]["stderr"].as_str().unwrap().contains("KeyError: 'EU-LEGACY'"));
+    let left = std::fs::read_dir(sb.path("data/suture/workspaces")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "the workspace is removed when done");
+
+    // Noise has no spec: said plainly, exit 1.
+    let out = sb.run(&["repro", ids.last().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no repro spec matches incident"), "{}", text(&out.stderr));
+    let out = sb.run(&["repro", "INC-NOPE"]);
+    assert!(text(&out.stderr).contains("no incident or repro spec `INC-NOPE`"), "{}", text(&out.stderr));
+}

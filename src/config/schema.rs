@@ -15,6 +15,7 @@ pub struct Config {
     pub source: SourceCfg,
     pub ingest: IngestCfg,
     pub triage: Triage,
+    pub repro: ReproCfg,
     /// Service-level objectives; an incident of a service with one gets an
     /// error-budget-burn factor in its priority score.
     pub slo: Vec<Slo>,
@@ -81,6 +82,25 @@ impl Default for Demo {
 pub struct Identity {
     /// Who is at the keyboard; unset means the login name.
     pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReproCfg {
+    /// Directory of repro specs (`*.toml`); unset in the demo world means
+    /// the demo's `repros/`.
+    pub specs: Option<String>,
+    /// Runs of the determinism check.
+    pub runs: u32,
+    /// Variables passed from Suture's environment to repro commands
+    /// (names that look like secrets never are).
+    pub pass_env: Vec<String>,
+}
+
+impl Default for ReproCfg {
+    fn default() -> ReproCfg {
+        ReproCfg { specs: None, runs: 3, pass_env: vec!["PATH".into()] }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

@@ -23,6 +23,20 @@ use super::sandbox::{self, Limits, Outcome, Stream};
 use crate::model::{ReproSpec, ReproVerdict};
 use crate::signals::stacktext;
 
+/// How runs are made: sandbox limits and the variables passed through.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub limits: Limits,
+    /// Names passed from Suture's environment (`repro.pass_env`).
+    pub pass: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { limits: Limits::default(), pass: sandbox::DEFAULT_PASS.iter().map(|s| s.to_string()).collect() }
+    }
+}
+
 /// What a failing run's traceback says, at its innermost in-workspace frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Signature {
@@ -55,7 +69,7 @@ pub struct Report {
 }
 
 /// Runs `spec` once in `workspace`.
-pub fn run_once(spec: &ReproSpec, workspace: &Path, limits: &Limits, on_output: &mut dyn FnMut(Stream, &[u8])) -> Judged {
+pub fn run_once(spec: &ReproSpec, workspace: &Path, opts: &Options, on_output: &mut dyn FnMut(Stream, &[u8])) -> Judged {
     for f in &spec.fixtures {
         if !workspace.join(f).exists() {
             let outcome = missing_fixture_outcome(f);
@@ -69,7 +83,8 @@ pub fn run_once(spec: &ReproSpec, workspace: &Path, limits: &Limits, on_output: 
     }
     let mut sb = sandbox::Spec::new(spec.command.clone(), workspace);
     sb.env = spec.env.clone();
-    sb.limits = Limits { timeout: std::time::Duration::from_secs(spec.timeout_secs), ..limits.clone() };
+    sb.pass = opts.pass.clone();
+    sb.limits = Limits { timeout: std::time::Duration::from_secs(spec.timeout_secs), ..opts.limits.clone() };
     let outcome = sandbox::run(&sb, on_output);
     judge(spec, workspace, outcome)
 }
@@ -122,20 +137,20 @@ pub fn judge(spec: &ReproSpec, workspace: &Path, outcome: Outcome) -> Judged {
             differs.push(format!("{} instead of {t}", sig.exception_type));
         }
     }
-    if let Some(m) = &e.message_contains {
-        if !sig.message.contains(m.as_str()) {
-            differs.push(format!("message {:?} lacks {m:?}", sig.message));
-        }
+    if let Some(m) = &e.message_contains
+        && !sig.message.contains(m.as_str())
+    {
+        differs.push(format!("message {:?} lacks {m:?}", sig.message));
     }
-    if let Some(f) = &e.function {
-        if sig.function.as_deref() != Some(f) {
-            differs.push(format!("raised in {} instead of {f}", sig.function.as_deref().unwrap_or("an unknown function")));
-        }
+    if let Some(f) = &e.function
+        && sig.function.as_deref() != Some(f)
+    {
+        differs.push(format!("raised in {} instead of {f}", sig.function.as_deref().unwrap_or("an unknown function")));
     }
-    if let Some(m) = &e.module {
-        if sig.module.as_deref() != Some(m) {
-            differs.push(format!("module {} instead of {m}", sig.module.as_deref().unwrap_or("unknown")));
-        }
+    if let Some(m) = &e.module
+        && sig.module.as_deref() != Some(m)
+    {
+        differs.push(format!("module {} instead of {m}", sig.module.as_deref().unwrap_or("unknown")));
     }
     if differs.is_empty() {
         let at = match (&sig.module, &sig.function, sig.line) {
@@ -181,12 +196,12 @@ pub fn run_repeated(
     spec: &ReproSpec,
     workspace: &Path,
     runs: usize,
-    limits: &Limits,
+    opts: &Options,
     on_output: &mut dyn FnMut(usize, Stream, &[u8]),
 ) -> Report {
     let mut judged = Vec::new();
     for i in 0..runs.max(1) {
-        judged.push(run_once(spec, workspace, limits, &mut |s, b| on_output(i, s, b)));
+        judged.push(run_once(spec, workspace, opts, &mut |s, b| on_output(i, s, b)));
     }
     let first = judged[0].verdict;
     let same = judged.iter().all(|j| j.verdict == first && j.signature == judged[0].signature);
@@ -203,6 +218,24 @@ pub fn run_repeated(
         format!("not deterministic: reproduced {reproduced} of {n} runs")
     };
     Report { spec_id: spec.id.clone(), verdict: if same { first } else { ReproVerdict::Error }, deterministic: same, summary, runs: judged }
+}
+
+/// The spec whose expectation matches an incident's representative event:
+/// the same exception type and, where the spec names them, the innermost
+/// in-app frame's module and function.
+pub fn spec_for<'s>(
+    specs: &'s [ReproSpec],
+    ev: &crate::model::ErrorEvent,
+    grouper: &crate::triage::fingerprint::Grouper,
+) -> Option<&'s ReproSpec> {
+    let e = ev.primary_exception()?;
+    let frame = e.frames.iter().rev().find(|f| grouper.in_app(&crate::triage::fingerprint::FrameRef::from(*f)));
+    specs.iter().find(|s| {
+        let x = &s.expect;
+        x.exception_type.as_deref().is_some_and(|t| t == e.kind)
+            && x.function.as_deref().is_none_or(|f| frame.and_then(|fr| fr.function.as_deref()) == Some(f))
+            && x.module.as_deref().is_none_or(|m| frame.and_then(|fr| fr.module.as_deref()) == Some(m))
+    })
 }
 
 /// Loads the repro specs of a directory (`*.toml`), sorted by id; a bad file
