@@ -72,7 +72,7 @@ pub struct Report {
 pub fn run_once(spec: &ReproSpec, workspace: &Path, opts: &Options, on_output: &mut dyn FnMut(Stream, &[u8])) -> Judged {
     for f in &spec.fixtures {
         if !workspace.join(f).exists() {
-            let outcome = missing_fixture_outcome(f);
+            let outcome = Outcome::not_started(Some(format!("fixture {f} is missing")));
             return Judged {
                 verdict: ReproVerdict::Error,
                 reason: format!("fixture {f} is missing from the workspace"),
@@ -87,21 +87,6 @@ pub fn run_once(spec: &ReproSpec, workspace: &Path, opts: &Options, on_output: &
     sb.limits = Limits { timeout: std::time::Duration::from_secs(spec.timeout_secs), ..opts.limits.clone() };
     let outcome = sandbox::run(&sb, on_output);
     judge(spec, workspace, outcome)
-}
-
-fn missing_fixture_outcome(f: &str) -> Outcome {
-    Outcome {
-        exit_code: None,
-        signal: None,
-        timed_out: false,
-        start_error: Some(format!("fixture {f} is missing")),
-        duration: std::time::Duration::ZERO,
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-        dropped: [0, 0],
-        network: sandbox::Network::Allowed,
-        process_limit: String::new(),
-    }
 }
 
 /// Judges a finished run against the spec's expectation.

@@ -166,6 +166,22 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// A run that has not started (yet, or at all: `why`).
+    pub fn not_started(why: Option<String>) -> Outcome {
+        Outcome {
+            exit_code: None,
+            signal: None,
+            timed_out: false,
+            start_error: why,
+            duration: Duration::ZERO,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            dropped: [0, 0],
+            network: Network::Allowed,
+            process_limit: "rlimit".into(),
+        }
+    }
+
     pub fn succeeded(&self) -> bool {
         self.exit_code == Some(0)
     }
@@ -267,25 +283,13 @@ impl Drop for PidsCgroup {
 /// Runs `spec`, handing output to `on_output` as it arrives.
 pub fn run(spec: &Spec, on_output: &mut dyn FnMut(Stream, &[u8])) -> Outcome {
     let started = Instant::now();
-    let mut outcome = Outcome {
-        exit_code: None,
-        signal: None,
-        timed_out: false,
-        start_error: None,
-        duration: Duration::ZERO,
-        stdout: Vec::new(),
-        stderr: Vec::new(),
-        dropped: [0, 0],
-        network: if spec.network { Network::Allowed } else { Network::Isolated },
-        process_limit: "rlimit".into(),
-    };
+    let mut outcome = Outcome::not_started(None);
+    outcome.network = if spec.network { Network::Allowed } else { Network::Isolated };
     let Some(program) = spec.argv.first() else {
-        outcome.start_error = Some("the command is empty".into());
-        return outcome;
+        return Outcome::not_started(Some("the command is empty".into()));
     };
     if !spec.cwd.is_dir() {
-        outcome.start_error = Some(format!("working directory {} does not exist", spec.cwd.display()));
-        return outcome;
+        return Outcome::not_started(Some(format!("working directory {} does not exist", spec.cwd.display())));
     }
     let cgroup = PidsCgroup::create(spec.limits.processes);
     if cgroup.is_some() {

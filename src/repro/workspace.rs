@@ -112,8 +112,7 @@ fn unique_dir(under: &Path) -> Result<PathBuf, WorkspaceError> {
 }
 
 fn git_toplevel(dir: &Path) -> Option<PathBuf> {
-    let out = Command::new("git").arg("-C").arg(dir).args(["rev-parse", "--show-toplevel"]).output().ok()?;
-    out.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    git(dir, &["rev-parse", "--show-toplevel"]).ok().map(PathBuf::from)
 }
 
 fn git(dir: &Path, args: &[&str]) -> Result<String, WorkspaceError> {
