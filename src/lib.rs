@@ -20,3 +20,4 @@ pub mod source;
 pub mod store;
 pub mod triage;
 pub mod tui;
+pub mod verify;

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 use toml::{Table, Value};
 
+pub use schema::{CheckCfg, PerfCfg, RegressionCfg, TestsCfg, VerifyCfg};
 pub use schema::{ColorMode, Config, Demo, FingerprintRule, Identity, IngestCfg, RuleMatch, Slo, SourceCfg, StoreCfg, Triage, Ui};
 
 /// Environment variables read by the CLI itself rather than mapped to keys.

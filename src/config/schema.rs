@@ -16,6 +16,7 @@ pub struct Config {
     pub ingest: IngestCfg,
     pub triage: Triage,
     pub repro: ReproCfg,
+    pub verify: VerifyCfg,
     /// Service-level objectives; an incident of a service with one gets an
     /// error-budget-burn factor in its priority score.
     pub slo: Vec<Slo>,
@@ -100,6 +101,97 @@ pub struct ReproCfg {
 impl Default for ReproCfg {
     fn default() -> ReproCfg {
         ReproCfg { specs: None, runs: 3, pass_env: vec!["PATH".into()] }
+    }
+}
+
+/// The verification gauntlet: what runs besides the repro. A missing table
+/// means the step is skipped, and the report says so.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerifyCfg {
+    /// Run independent steps at the same time (the perf gate always runs alone).
+    pub parallel: bool,
+    /// Reruns of changed and failing tests, and of the repro, in the flakiness step.
+    pub flaky_reruns: u32,
+    pub tests: Option<TestsCfg>,
+    pub checks: Vec<CheckCfg>,
+    pub perf: Option<PerfCfg>,
+    pub regression: RegressionCfg,
+}
+
+impl Default for VerifyCfg {
+    fn default() -> VerifyCfg {
+        VerifyCfg { parallel: true, flaky_reruns: 3, tests: None, checks: Vec::new(), perf: None, regression: RegressionCfg::default() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TestsCfg {
+    /// The project's test command, run in the workspace.
+    pub command: Vec<String>,
+    /// How per-test results are read from its output.
+    pub format: crate::verify::results::Format,
+    /// For `format = "junit"`: the XML file the command writes, relative to the workspace.
+    pub junit: Option<String>,
+    /// Runs chosen tests again; `{test}` becomes one argument per test id.
+    /// Unset means the whole command is rerun.
+    pub rerun: Vec<String>,
+    pub timeout_secs: u64,
+}
+
+impl Default for TestsCfg {
+    fn default() -> TestsCfg {
+        TestsCfg { command: Vec::new(), format: Default::default(), junit: None, rerun: Vec::new(), timeout_secs: 600 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckCfg {
+    pub name: String,
+    /// Prints one finding per line (`path:line:col: message`); lines are
+    /// compared with positions removed, so a finding that only moved is not new.
+    pub command: Vec<String>,
+    pub timeout_secs: u64,
+}
+
+impl Default for CheckCfg {
+    fn default() -> CheckCfg {
+        CheckCfg { name: String::new(), command: Vec::new(), timeout_secs: 300 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PerfCfg {
+    /// A benchmark command; its wall time is the measurement.
+    pub command: Vec<String>,
+    /// Measured runs on each tree, alternating base and patched (after one warm-up each).
+    pub runs: u32,
+    /// Largest allowed ratio of medians, patched over base.
+    pub threshold: f64,
+    pub timeout_secs: u64,
+}
+
+impl Default for PerfCfg {
+    fn default() -> PerfCfg {
+        PerfCfg { command: Vec::new(), runs: 5, threshold: 1.2, timeout_secs: 300 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegressionCfg {
+    /// Write a regression test from the repro and add it to the patch.
+    pub enabled: bool,
+    /// Where the test goes, relative to the workspace.
+    pub dir: String,
+}
+
+impl Default for RegressionCfg {
+    fn default() -> RegressionCfg {
+        RegressionCfg { enabled: true, dir: "tests".into() }
     }
 }
 

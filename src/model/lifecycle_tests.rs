@@ -43,6 +43,7 @@ fn report(p: &Patch, base: ReproVerdict, patched: ReproVerdict, extra: StepStatu
             step(StepKind::ReproPatched, StepStatus::Passed),
             step(StepKind::Tests, extra),
         ],
+        regression_test: None,
     }
 }
 

@@ -30,3 +30,8 @@ pub use verify::{StepKind, StepStatus, VerificationReport, VerificationStep};
 /// Milliseconds since the Unix epoch, UTC. Kept as an integer so records sort and
 /// compare cheaply and serialize identically everywhere.
 pub type Millis = i64;
+
+/// The current time as [`Millis`].
+pub fn now_millis() -> Millis {
+    jiff::Timestamp::now().as_millisecond()
+}

@@ -84,6 +84,10 @@ pub struct VerificationReport {
     /// Verdict of the repro against the patched tree (must be `Passed`).
     pub repro_on_patched: Option<ReproVerdict>,
     pub steps: Vec<VerificationStep>,
+    /// The regression test the gauntlet wrote from the repro, as a diff that
+    /// adds it; it travels with the patch.
+    #[serde(default)]
+    pub regression_test: Option<String>,
 }
 
 impl VerificationReport {

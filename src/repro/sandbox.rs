@@ -192,7 +192,7 @@ impl Outcome {
             return format!("could not start: {e}");
         }
         let mut s = if self.timed_out {
-            "killed at the timeout".to_string()
+            format!("timed out: killed at the timeout after {:.1} s", self.duration.as_secs_f64())
         } else if let Some(sig) = self.signal {
             format!("killed by signal {sig} ({})", signal_name(sig))
         } else {
