@@ -15,7 +15,8 @@
 //!   which Linux does not enforce for root; see below), file size, core
 //!   dumps off.
 //! - **No network** where the system allows it: a new network namespace
-//!   (only a down loopback inside). `unshare(CLONE_NEWNET)` needs
+//!   with only its own loopback, brought up, so a test suite's local
+//!   servers work while nothing outside is reachable. `unshare(CLONE_NEWNET)` needs
 //!   CAP_SYS_ADMIN; without it a user namespace is tried first. When neither
 //!   works (containers often forbid both) the run goes ahead with the
 //!   network and its result says so ([`Network::Shared`] with the reason);
@@ -281,6 +282,27 @@ impl Drop for PidsCgroup {
 }
 
 /// Runs `spec`, handing output to `on_output` as it arrives.
+/// Brings up `lo` in the child's new network namespace (what `ip link set
+/// lo up` does). Called between fork and exec: only socket, ioctl and close.
+unsafe fn loopback_up() {
+    // SAFETY: plain syscalls on a zeroed, properly sized `ifreq`.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return;
+        }
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo".iter().enumerate() {
+            req.ifr_name[i] = *b as libc::c_char;
+        }
+        if libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req) == 0 {
+            req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+            libc::ioctl(fd, libc::SIOCSIFFLAGS, &req);
+        }
+        libc::close(fd);
+    }
+}
+
 pub fn run(spec: &Spec, on_output: &mut dyn FnMut(Stream, &[u8])) -> Outcome {
     let started = Instant::now();
     let mut outcome = Outcome::not_started(None);
@@ -349,6 +371,9 @@ pub fn run(spec: &Spec, on_output: &mut dyn FnMut(Stream, &[u8])) -> Outcome {
                     } else {
                         how = b'x';
                     }
+                }
+                if how != b'x' {
+                    loopback_up();
                 }
                 if write_fd >= 0 {
                     libc::write(write_fd, (&how as *const u8).cast(), 1);

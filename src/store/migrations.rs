@@ -153,6 +153,19 @@ CREATE TABLE message_groups (
 );
 "#,
     ),
+    (
+        6,
+        r#"
+-- Full logs of a verification's steps (verify/), referenced by a step's
+-- log_ref as `<patch id>/<step>`. Replaced when a patch is verified again.
+CREATE TABLE step_logs (
+    patch_id TEXT NOT NULL,
+    step     TEXT NOT NULL,
+    text     TEXT NOT NULL,
+    PRIMARY KEY (patch_id, step)
+);
+"#,
+    ),
 ];
 
 /// SQL functions migrations use: the same keys the ingest path computes.

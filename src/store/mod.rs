@@ -235,6 +235,31 @@ impl Store {
         Ok(to)
     }
 
+    /// Keeps a verification's step logs for `patch_id`, replacing the last
+    /// verification's; returns each step's log reference.
+    pub fn put_step_logs(&mut self, patch_id: &str, logs: &[(String, String)]) -> Result<Vec<String>> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM step_logs WHERE patch_id = ?1", [patch_id])?;
+        let mut refs = Vec::new();
+        for (step, text) in logs {
+            tx.execute("INSERT INTO step_logs(patch_id, step, text) VALUES (?1, ?2, ?3)", rusqlite::params![patch_id, step, text])?;
+            refs.push(format!("{patch_id}/{step}"));
+        }
+        tx.commit()?;
+        Ok(refs)
+    }
+
+    /// A step log by its reference (`<patch id>/<step>`).
+    pub fn step_log(&self, log_ref: &str) -> Result<Option<String>> {
+        let Some((patch, step)) = log_ref.split_once('/') else { return Ok(None) };
+        let mut stmt = self.conn.prepare_cached("SELECT text FROM step_logs WHERE patch_id = ?1 AND step = ?2")?;
+        let mut rows = stmt.query(rusqlite::params![patch, step])?;
+        Ok(match rows.next()? {
+            Some(r) => Some(r.get(0)?),
+            None => None,
+        })
+    }
+
     /// Appends an audit entry on its own (for actions that change no record,
     /// such as a break-glass declaration).
     pub fn audit(&mut self, at: Millis, actor: &str, action: &str, subject: &str, payload: &impl Serialize) -> Result<AuditEntry> {

@@ -26,6 +26,7 @@
 pub mod apply;
 pub mod regression;
 pub mod results;
+pub mod service;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

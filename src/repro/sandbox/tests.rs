@@ -107,6 +107,15 @@ fn the_network_is_unreachable_when_isolated_and_the_result_says_how() {
 }
 
 #[test]
+fn the_isolated_network_has_its_own_working_loopback() {
+    // A test suite that starts a local server must still work.
+    let script = "python3 -c \"import socket\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(1)\nc = socket.create_connection(s.getsockname(), timeout=2); print('loopback ok')\"";
+    let out = quiet(&sh(script));
+    assert!(out.succeeded(), "{} {}", out.status(), out.text(Stream::Stderr));
+    assert!(out.text(Stream::Stdout).contains("loopback ok"));
+}
+
+#[test]
 fn forking_stops_at_the_process_limit() {
     // Linear, not exponential: bounded at 200 processes even if no limit held.
     let script = "import os, time\nkids = 0\nfor _ in range(200):\n    try:\n        pid = os.fork()\n    except OSError:\n        print('refused after', kids, flush=True)\n        break\n    if pid == 0:\n        time.sleep(30)\n        os._exit(0)\n    kids += 1\n";

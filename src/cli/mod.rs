@@ -7,6 +7,8 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use toml::Value;
 
+mod verify;
+
 use crate::config::{self, ConfigError, FlagOverride, Loaded, Sources, paths};
 use crate::demo;
 use crate::signals::redact::Redactor;
@@ -63,6 +65,27 @@ pub enum Cmd {
         /// Runs of the determinism check (default: repro.runs, 3).
         #[arg(long)]
         runs: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the verification gauntlet on a patch: a stored patch by id, or a
+    /// unified-diff file against the source tree (recorded as a new patch).
+    Verify {
+        #[arg(value_name = "PATCH|DIFF-FILE")]
+        patch: String,
+        /// The repro it must fix: a spec id or an incident id (default: the
+        /// patch's incident, or the spec whose module the diff changes).
+        #[arg(long, value_name = "SPEC|INCIDENT")]
+        repro: Option<String>,
+        /// The source tree the diff applies to (default: source.root).
+        #[arg(long, visible_alias = "workspace", value_name = "DIR")]
+        source: Option<PathBuf>,
+        /// The git revision to verify against (default: HEAD).
+        #[arg(long, value_name = "REV")]
+        base: Option<String>,
+        /// Run every step one after another.
+        #[arg(long)]
+        sequential: bool,
         #[arg(long)]
         json: bool,
     },
@@ -180,6 +203,17 @@ fn run(cli: Cli) -> Result<()> {
         Some(Cmd::Incident { id, json }) => incident(&loaded, id, *json),
         Some(Cmd::Ingest { paths, follow }) => ingest(&loaded, paths, *follow),
         Some(Cmd::Repro { target, runs, json }) => repro(&loaded, target, *runs, *json),
+        Some(Cmd::Verify { patch, repro, source, base, sequential, json }) => verify::verify(
+            &loaded,
+            &verify::Args {
+                patch,
+                repro: repro.as_deref(),
+                source: source.as_deref(),
+                base: base.as_deref(),
+                sequential: *sequential,
+                json: *json,
+            },
+        ),
         Some(Cmd::Serve { otlp }) => serve(&loaded, otlp),
         Some(Cmd::Demo { reset }) => demo_cmd(&loaded, *reset),
         Some(Cmd::Screenshots { out }) => screenshots(&loaded, out),
@@ -196,7 +230,7 @@ pub fn store_path(loaded: &Loaded) -> Result<(PathBuf, bool)> {
     if loaded.config.demo.enabled { Ok((dir.join("demo.db"), true)) } else { Ok((dir.join("suture.db"), false)) }
 }
 
-fn demo_root(loaded: &Loaded) -> PathBuf {
+pub(crate) fn demo_root(loaded: &Loaded) -> PathBuf {
     loaded.config.demo.root.as_ref().map(PathBuf::from).unwrap_or_else(paths::builtin_demo_root)
 }
 
@@ -228,12 +262,12 @@ fn redactor() -> Result<Redactor> {
     Redactor::load_or_create(&path).with_context(|| format!("loading the redaction key {}", path.display()))
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
 /// Opens the store, loading the demo world into an empty demo store.
-fn open_store(loaded: &Loaded) -> Result<(Store, PathBuf, bool)> {
+pub(crate) fn open_store(loaded: &Loaded) -> Result<(Store, PathBuf, bool)> {
     let (path, is_demo) = store_path(loaded)?;
     let mut store = Store::open(&path).with_context(|| format!("opening the store {}", path.display()))?;
     if is_demo && loaded.config.demo.enabled && store.meta(demo::WORLD_KEY)?.is_none() && store.event_count()? == 0 {
@@ -342,7 +376,7 @@ fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
 }
 
 /// The repro specs this configuration names: `repro.specs`, or the demo's.
-fn repro_specs(loaded: &Loaded, is_demo: bool) -> Result<Vec<crate::model::ReproSpec>> {
+pub(crate) fn repro_specs(loaded: &Loaded, is_demo: bool) -> Result<Vec<crate::model::ReproSpec>> {
     let dir = match &loaded.config.repro.specs {
         Some(d) => PathBuf::from(d),
         None if is_demo => demo_root(loaded).join("repros"),
@@ -576,7 +610,7 @@ pub fn incident_text(d: &crate::inspect::IncidentDetail) -> String {
 
 /// The grouping configuration: the config's `[triage]`, or the demo
 /// world's own when this is the demo store and the config sets none.
-fn grouper(loaded: &Loaded, is_demo: bool) -> crate::triage::fingerprint::Grouper {
+pub(crate) fn grouper(loaded: &Loaded, is_demo: bool) -> crate::triage::fingerprint::Grouper {
     let t = &loaded.config.triage;
     if is_demo && t.in_app.is_empty() && t.not_in_app.is_empty() && t.rules.is_empty() {
         return crate::triage::fingerprint::Grouper::new(&demo::triage());
@@ -691,7 +725,7 @@ fn serve(loaded: &Loaded, addr: &str) -> Result<()> {
 }
 
 /// Who is at the keyboard: the configured name, else the login name.
-fn identity(loaded: &Loaded) -> String {
+pub(crate) fn identity(loaded: &Loaded) -> String {
     loaded
         .config
         .identity
