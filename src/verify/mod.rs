@@ -19,9 +19,9 @@
 //!   pass on the patched tree; it is added to the patch.
 //!
 //! Order and parallelism: (a) and (b) together; if either fails the rest is
-//! skipped. Then (c) and (e) together, (d) and (g) together (d needs c's
-//! results), and the perf gate last and alone, so nothing else disturbs its
-//! timings. With `parallel = false` every command runs one after another.
+//! skipped. Then (c) and (e) together; then (d) and (g) together (d needs
+//! c's results) with the perf gate's warm-up runs; and the perf gate's
+//! measured runs last and alone, so nothing else disturbs its timings. With `parallel = false` every command runs one after another.
 
 pub mod apply;
 pub mod regression;
@@ -156,21 +156,26 @@ pub fn run(plan: &Plan, source: &Path, base: Option<&str>, diff: &str, under: &P
     Gauntlet::keep(&mut steps, tests_step);
     Gauntlet::keep(&mut steps, checks);
 
-    // (d) and (g).
+    // (d) and (g), and the perf gate's warm-up runs (not measured).
     let touched = apply::touched_files(diff);
-    let (flaky, reg) = g.par(
-        || g.done(g.flakiness(test_runs.as_ref(), &touched)),
+    let ((flaky, reg), warm) = g.par(
         || {
-            let (s, t) = g.regression();
-            (g.done(s), t)
+            g.par(
+                || g.done(g.flakiness(test_runs.as_ref(), &touched)),
+                || {
+                    let (s, t) = g.regression();
+                    (g.done(s), t)
+                },
+            )
         },
+        || g.perf_warm_up(),
     );
     Gauntlet::keep(&mut steps, flaky);
     let (reg_step, regression_test) = reg;
     Gauntlet::keep(&mut steps, reg_step);
 
-    // (f), alone.
-    let perf = g.perf();
+    // (f): the measured runs, alone.
+    let perf = g.perf(warm);
     g.finish(&mut steps, perf);
     Ok(g.close(report, steps, regression_test, base_ws.base().to_string()))
 }
@@ -434,7 +439,25 @@ impl<'a> Gauntlet<'a> {
         Step { kind, status, detail, log, took: t.elapsed() }
     }
 
-    fn perf(&self) -> Step {
+    /// One run of the benchmark on each tree before the measured runs, to
+    /// warm caches; it may overlap other steps. Its log, and a failure as the
+    /// step's result.
+    fn perf_warm_up(&self) -> Option<Result<String, Step>> {
+        let cfg = self.plan.cfg.perf.as_ref().filter(|c| !c.command.is_empty())?;
+        let t = Instant::now();
+        let mut log = String::from("warm-up (not measured):\n");
+        for tree in [self.base, self.patched] {
+            let out = self.exec(StepKind::Perf, &cfg.command, tree, Duration::from_secs(cfg.timeout_secs), &mut log);
+            if !out.succeeded() {
+                let which = if tree == self.base { "base" } else { "patched" };
+                let detail = with_disk_note(format!("the benchmark failed on the {which} tree: {}", out.status()), tree);
+                return Some(Err(Step { kind: StepKind::Perf, status: StepStatus::Failed, detail, log, took: t.elapsed() }));
+            }
+        }
+        Some(Ok(log))
+    }
+
+    fn perf(&self, warm: Option<Result<String, Step>>) -> Step {
         let kind = StepKind::Perf;
         let Some(cfg) = &self.plan.cfg.perf else {
             return Step::new(kind, StepStatus::Skipped, "no benchmark configured (verify.perf)");
@@ -442,14 +465,18 @@ impl<'a> Gauntlet<'a> {
         if cfg.command.is_empty() {
             return Step::new(kind, StepStatus::Skipped, "verify.perf.command is empty");
         }
+        let mut log = match warm {
+            Some(Ok(log)) => log,
+            Some(Err(step)) => return step,
+            None => String::new(),
+        };
         (self.sink)(Event::Started(kind));
         let t = Instant::now();
         let timeout = Duration::from_secs(cfg.timeout_secs);
-        let mut log = String::new();
         let (mut base, mut patched) = (Vec::new(), Vec::new());
         let runs = cfg.runs.max(1);
-        // One warm-up each, then base and patched alternating.
-        for i in 0..=runs {
+        // Base and patched alternating, so a slow moment hits both.
+        for _ in 0..runs {
             for (tree, into) in [(self.base, &mut base), (self.patched, &mut patched)] {
                 let out = self.exec(kind, &cfg.command, tree, timeout, &mut log);
                 if !out.succeeded() {
@@ -457,9 +484,7 @@ impl<'a> Gauntlet<'a> {
                     let detail = with_disk_note(format!("the benchmark failed on the {which} tree: {}", out.status()), tree);
                     return Step { kind, status: StepStatus::Failed, detail, log, took: t.elapsed() };
                 }
-                if i > 0 {
-                    into.push(out.duration.as_secs_f64() * 1000.0);
-                }
+                into.push(out.duration.as_secs_f64() * 1000.0);
             }
         }
         let (mb, mp) = (median(&mut base), median(&mut patched));
