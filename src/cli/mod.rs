@@ -302,7 +302,7 @@ fn console(loaded: &Loaded) -> Result<()> {
     let environment = if is_demo { "DEMO WORLD".to_string() } else { "LOCAL".to_string() };
     let tail = tail_sources(loaded, &path, is_demo)?;
     let result = tui::run::run(tui::run::Options {
-        store: path,
+        store: path.clone(),
         theme,
         keymap,
         read_only: loaded.config.ui.read_only,
@@ -310,6 +310,15 @@ fn console(loaded: &Loaded) -> Result<()> {
         frame_ms: loaded.config.ui.frame_ms,
         poll_ms: loaded.config.ui.poll_ms,
         source: source_tree(loaded, is_demo),
+        jobs: verify::setup(loaded, is_demo, None).map_err(|e| format!("{e:#}")).map(|setup| {
+            std::sync::Arc::new(crate::tui::jobs::Jobs {
+                setup,
+                grouper: grouper(loaded, is_demo),
+                runs: loaded.config.repro.runs.max(1) as usize,
+                actor: crate::model::Actor::person(identity(loaded)),
+                store: path.clone(),
+            })
+        }),
     });
     if let Some((stop, thread)) = tail {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -18,6 +18,12 @@ pub enum Context {
     Incident,
     /// Typing the Incidents filter: characters are text, not commands.
     Filter,
+    /// The Patch view, open over the Patches tab.
+    Patch,
+    /// A step's log, open over everything.
+    Log,
+    /// Typing a search in a log.
+    LogSearch,
     Help,
 }
 
@@ -28,6 +34,9 @@ impl Context {
             Context::List => "Lists",
             Context::Incident => "Incident view",
             Context::Filter => "Typing a filter",
+            Context::Patch => "Patch view",
+            Context::Log => "Step log",
+            Context::LogSearch => "Typing a log search",
             Context::Help => "Help",
         }
     }
@@ -64,6 +73,24 @@ pub enum Command {
     ClearFilter,
     Sort,
     SortReverse,
+    RunRepro,
+    Verify,
+    StepUp,
+    StepDown,
+    OpenLog,
+    ClosePatch,
+    LogUp,
+    LogDown,
+    LogPageUp,
+    LogPageDown,
+    LogTop,
+    LogBottom,
+    LogSearch,
+    LogNext,
+    LogPrev,
+    CloseLog,
+    SearchDone,
+    SearchCancel,
 }
 
 /// One binding: its command, keys, description and context.
@@ -205,6 +232,11 @@ fn b(command: Command, name: &'static str, keys: &[&str], desc: &'static str, co
     Binding { command, name, keys, desc, context, hint, dangerous: false }
 }
 
+fn danger(mut b: Binding) -> Binding {
+    b.dangerous = true;
+    b
+}
+
 impl Default for Keymap {
     fn default() -> Keymap {
         use Command as C;
@@ -238,6 +270,24 @@ impl Default for Keymap {
                 b(C::TogglePane, "toggle_pane", &["d"], "next panel", Incident, true),
                 b(C::FilterDone, "filter_done", &["enter"], "keep the filter", Filter, true),
                 b(C::FilterCancel, "filter_cancel", &["esc"], "clear the filter", Filter, true),
+                b(C::RunRepro, "run_repro", &["R"], "run the repro", Incident, true),
+                danger(b(C::Verify, "verify", &["v"], "verify the patch (the gauntlet)", Global, false)),
+                b(C::StepUp, "step_up", &["up", "k"], "previous step", Patch, true),
+                b(C::StepDown, "step_down", &["down", "j"], "next step", Patch, true),
+                b(C::OpenLog, "open_log", &["enter"], "open the step's log", Patch, true),
+                b(C::ClosePatch, "close_patch", &["esc", "backspace"], "back to the patches", Patch, true),
+                b(C::LogUp, "log_up", &["up", "k"], "scroll up", Log, false),
+                b(C::LogDown, "log_down", &["down", "j"], "scroll down", Log, false),
+                b(C::LogPageUp, "log_page_up", &["pgup", "ctrl+u"], "page up", Log, true),
+                b(C::LogPageDown, "log_page_down", &["pgdn", "ctrl+d", "space"], "page down", Log, true),
+                b(C::LogTop, "log_top", &["home", "g"], "top", Log, false),
+                b(C::LogBottom, "log_bottom", &["end", "G"], "bottom", Log, false),
+                b(C::LogSearch, "log_search", &["/"], "search", Log, true),
+                b(C::LogNext, "log_next", &["n"], "next match", Log, true),
+                b(C::LogPrev, "log_prev", &["N"], "previous match", Log, false),
+                b(C::CloseLog, "close_log", &["esc", "q"], "close the log", Log, true),
+                b(C::SearchDone, "search_done", &["enter"], "find", LogSearch, true),
+                b(C::SearchCancel, "search_cancel", &["esc"], "cancel the search", LogSearch, true),
                 b(C::CloseHelp, "close_help", &["esc", "?", "q"], "close help", Help, true),
             ],
         }
@@ -271,8 +321,8 @@ impl Keymap {
         }
         match context {
             Context::Help => find(Context::Global).filter(|b| b.command == Command::Quit).map(|b| b.command),
-            Context::Filter if is_text(ev) => None,
-            Context::Filter => find(Context::Global).filter(|b| b.command == Command::Quit).map(|b| b.command),
+            Context::Filter | Context::LogSearch if is_text(ev) => None,
+            Context::Filter | Context::LogSearch => find(Context::Global).filter(|b| b.command == Command::Quit).map(|b| b.command),
             _ => find(Context::Global).map(|b| b.command),
         }
     }
@@ -295,6 +345,11 @@ impl Keymap {
         }
         out
     }
+}
+
+/// Whether a command changes state (read-only mode refuses it in `update`).
+pub fn dangerous(c: Command) -> bool {
+    Keymap::default().bindings.iter().any(|b| b.command == c && b.dangerous)
 }
 
 /// A key that types a character: no ctrl or alt.

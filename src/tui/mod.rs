@@ -1,6 +1,7 @@
 //! The full-screen console. Depends on the engine, never the other way.
 
 pub mod app;
+pub mod jobs;
 pub mod keymap;
 pub mod run;
 pub mod shots;

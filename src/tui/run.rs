@@ -39,6 +39,8 @@ pub struct Options {
     pub poll_ms: u64,
     /// Where frames' source files are read from; `None` shows only the events' own context.
     pub source: Option<SourceTree>,
+    /// Repros and verification, or why they cannot run from this console.
+    pub jobs: Result<std::sync::Arc<super::jobs::Jobs>, String>,
 }
 
 /// Reads everything the views show from the store.
@@ -65,7 +67,15 @@ pub fn answer(store: &Store, source: Option<&SourceTree>, effect: Effect) -> Opt
             Ok(None) => Action::IncidentFailed { request, error: format!("{id} is no longer in the store") },
             Err(e) => Action::IncidentFailed { request, error: e.to_string() },
         }),
-        Effect::Quit => None,
+        Effect::LoadLog { request, log_ref } => Some(Action::LogLoaded {
+            request,
+            result: match store.step_log(&log_ref) {
+                Ok(Some(t)) => Ok(t),
+                Ok(None) => Err(format!("the log {log_ref} is not in the store")),
+                Err(e) => Err(e.to_string()),
+            },
+        }),
+        Effect::RunRepro { .. } | Effect::Verify { .. } | Effect::Quit => None,
     }
 }
 
@@ -76,7 +86,13 @@ fn coalesce(queue: Vec<Effect>) -> Vec<Effect> {
     }
     let last_load = queue.iter().rposition(|e| matches!(e, Effect::Load { .. }));
     let last_incident = queue.iter().rposition(|e| matches!(e, Effect::LoadIncident { .. }));
-    queue.into_iter().enumerate().filter(|(i, _)| Some(*i) == last_load || Some(*i) == last_incident).map(|(_, e)| e).collect()
+    let last_log = queue.iter().rposition(|e| matches!(e, Effect::LoadLog { .. }));
+    queue
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) == last_load || Some(*i) == last_incident || Some(*i) == last_log)
+        .map(|(_, e)| e)
+        .collect()
 }
 
 fn spawn_store_worker(
@@ -135,6 +151,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     let mut guard = terminal::enter().context("entering the full-screen terminal")?;
     let store_label = shorten_home(&opts.store);
     let mut state = State::new(opts.environment.clone(), store_label, opts.read_only);
+    state.jobs_unavailable = opts.jobs.as_ref().err().cloned();
     let size = guard.terminal.size()?;
     state.size = (size.width, size.height);
     let ctx = Ctx { theme: &opts.theme, keymap: &opts.keymap };
@@ -146,14 +163,26 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     // Test hook: the end-to-end tests check that a panic restores the terminal.
     let panic_after_draw = std::env::var_os("SUTURE_TEST_PANIC").is_some();
 
+    let mut pending_status: Option<String> = None;
     loop {
+        if let Some(s) = pending_status.take() {
+            state.status = Some(s);
+            dirty = true;
+        }
         for action in pending.drain(..) {
             let outcome = update(&mut state, action);
             dirty |= outcome.redraw;
             for effect in outcome.effects {
                 match effect {
-                    Effect::Load { .. } | Effect::LoadIncident { .. } => {
+                    Effect::Load { .. } | Effect::LoadIncident { .. } | Effect::LoadLog { .. } => {
                         let _ = worker.send(effect);
+                    }
+                    Effect::RunRepro { .. } | Effect::Verify { .. } => {
+                        if let Ok(jobs) = &opts.jobs
+                            && !jobs.spawn(&effect, tx.clone())
+                        {
+                            pending_status = Some("could not start a background job".to_string());
+                        }
                     }
                     Effect::Quit => {}
                 }
@@ -212,6 +241,11 @@ pub fn map_event(ev: Event, state: &State, keymap: &Keymap) -> Option<Action> {
                 None if context == Context::Filter => match k.code {
                     KeyCode::Char(c) if is_text(&k) => Some(Action::FilterInput(c)),
                     KeyCode::Backspace => Some(Action::FilterBackspace),
+                    _ => None,
+                },
+                None if context == Context::LogSearch => match k.code {
+                    KeyCode::Char(c) if is_text(&k) => Some(Action::SearchInput(c)),
+                    KeyCode::Backspace => Some(Action::SearchBackspace),
                     _ => None,
                 },
                 None if matches!(k.code, KeyCode::Char(_) | KeyCode::Enter | KeyCode::F(_)) => {

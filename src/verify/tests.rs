@@ -177,7 +177,9 @@ fn the_perf_gate_fails_a_much_slower_patch_and_passes_a_fast_one() {
     );
     let s = summary(&fast);
     assert_eq!(status(&fast, StepKind::Perf), StepStatus::Passed, "{s}");
-    assert!(fast.logs[&StepKind::Perf].matches("tools/bench.py").count() == 12, "one warm-up and five runs per tree");
+    assert_eq!(fast.logs[&StepKind::Perf].matches("tools/bench.py").count(), 12, "one warm-up and five runs per tree");
+    assert!(slow.logs[&StepKind::Perf].contains("confirming with as many runs again"), "a failure is confirmed");
+    assert_eq!(slow.logs[&StepKind::Perf].matches("tools/bench.py").count(), 22);
 }
 
 #[test]

@@ -50,6 +50,31 @@ pub enum Action {
     /// A character typed into the filter line.
     FilterInput(char),
     FilterBackspace,
+    /// Output of the running repro.
+    ReproOutput {
+        request: RequestId,
+        text: String,
+    },
+    ReproDone {
+        request: RequestId,
+        result: Result<String, String>,
+    },
+    /// A step of the running verification started, printed or finished.
+    VerifyEvent {
+        request: RequestId,
+        event: crate::verify::Event,
+    },
+    VerifyDone {
+        request: RequestId,
+        result: Result<String, String>,
+    },
+    LogLoaded {
+        request: RequestId,
+        result: Result<String, String>,
+    },
+    /// A character typed into the log's search line.
+    SearchInput(char),
+    SearchBackspace,
     /// SIGTERM, SIGHUP or the like: leave cleanly.
     Terminate,
 }

@@ -12,5 +12,20 @@ pub enum Effect {
         request: RequestId,
         id: String,
     },
+    /// Run an incident's repro in a scratch workspace (the background job runner).
+    RunRepro {
+        request: RequestId,
+        incident: String,
+    },
+    /// Run the gauntlet on a stored patch and record the result.
+    Verify {
+        request: RequestId,
+        patch: String,
+    },
+    /// Read a step's log from the store.
+    LoadLog {
+        request: RequestId,
+        log_ref: String,
+    },
     Quit,
 }

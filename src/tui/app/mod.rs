@@ -11,5 +11,5 @@ mod update;
 
 pub use action::{Action, Snapshot};
 pub use effect::{Effect, RequestId};
-pub use state::{IncidentView, Pane, SortKey, State, Tab};
+pub use state::{IncidentView, LiveVerify, LogView, Pane, PatchView, ReproPanel, SortKey, State, Tab, push_tail};
 pub use update::{Outcome, update};

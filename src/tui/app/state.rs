@@ -132,6 +132,81 @@ impl IncidentView {
     }
 }
 
+/// An incident's repro, run from the Incident view; output streams in.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ReproPanel {
+    pub incident: String,
+    pub request: RequestId,
+    /// The newest output, trimmed from the front (see [`push_tail`]).
+    pub output: String,
+    /// `Ok(verdict summary)` or `Err(why it could not run)` once finished.
+    pub done: Option<Result<String, String>>,
+}
+
+/// A verification running from the console: the steps as they report.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LiveVerify {
+    pub patch: String,
+    pub request: RequestId,
+    pub steps: Vec<crate::model::VerificationStep>,
+    pub output: String,
+    pub done: Option<Result<String, String>>,
+}
+
+/// The Patch view, open over the Patches tab: one patch and its evidence.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PatchView {
+    pub id: String,
+    /// The selected gauntlet step.
+    pub step: usize,
+}
+
+/// A step's full log, over everything: scrollable and searchable.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogView {
+    pub title: String,
+    pub request: RequestId,
+    /// `None` while loading.
+    pub text: Option<Result<String, String>>,
+    /// First line shown.
+    pub scroll: usize,
+    pub query: String,
+    pub searching: bool,
+    /// The line of the current match.
+    pub hit: Option<usize>,
+}
+
+impl LogView {
+    pub fn lines(&self) -> Vec<&str> {
+        match &self.text {
+            Some(Ok(t)) => t.lines().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Lines that contain the query (case-insensitive).
+    pub fn matches(&self) -> Vec<usize> {
+        if self.query.is_empty() {
+            return Vec::new();
+        }
+        let q = self.query.to_lowercase();
+        self.lines().iter().enumerate().filter(|(_, l)| l.to_lowercase().contains(&q)).map(|(i, _)| i).collect()
+    }
+}
+
+/// Keeps at most `cap` bytes of `buf`, dropping whole lines from the front.
+pub fn push_tail(buf: &mut String, more: &str, cap: usize) {
+    buf.push_str(more);
+    if buf.len() > cap {
+        let mut cut = buf.len() - cap;
+        while !buf.is_char_boundary(cut) {
+            cut += 1;
+        }
+        let cut = buf[cut..].find('\n').map(|i| cut + i + 1).unwrap_or(cut);
+        buf.drain(..cut);
+    }
+}
+
 /// Everything the views draw from. No IO handles live here.
 #[derive(Debug, Clone, Default)]
 pub struct State {
@@ -150,6 +225,13 @@ pub struct State {
     pub view: Option<IncidentView>,
     pub last_detail_request: RequestId,
     pub patches: Vec<Patch>,
+    pub repro: Option<ReproPanel>,
+    pub verify: Option<LiveVerify>,
+    pub patch_view: Option<PatchView>,
+    pub log: Option<LogView>,
+    /// Why repros and verification cannot run from this console, if they cannot.
+    pub jobs_unavailable: Option<String>,
+    pub last_job_request: RequestId,
     pub audit: Vec<AuditEntry>,
     pub chain: Option<Result<usize, String>>,
     pub events: u64,
@@ -192,6 +274,14 @@ impl State {
         self.selected[tab.index()].min(self.rows(tab).saturating_sub(1))
     }
 
+    /// The patch the Patch view shows, else the selected row's.
+    pub fn current_patch(&self) -> Option<&Patch> {
+        match &self.patch_view {
+            Some(v) => self.patches.iter().find(|p| p.id == v.id),
+            None => self.patches.get(self.selected(Tab::Patches)),
+        }
+    }
+
     /// The incident on the selected row of the table.
     pub fn selected_incident(&self) -> Option<&Incident> {
         self.visible.get(self.selected(Tab::Incidents)).and_then(|i| self.incidents.get(*i))
@@ -201,6 +291,10 @@ impl State {
     pub fn key_context(&self) -> Context {
         if self.help {
             Context::Help
+        } else if let Some(log) = &self.log {
+            if log.searching { Context::LogSearch } else { Context::Log }
+        } else if self.patch_view.is_some() && self.tab == Tab::Patches {
+            Context::Patch
         } else if self.filtering && self.tab == Tab::Incidents {
             Context::Filter
         } else if self.view.is_some() && self.tab == Tab::Incidents {

@@ -1,6 +1,11 @@
-use super::state::{IncidentView, Pane};
+use super::state::{IncidentView, LiveVerify, LogView, Pane, PatchView, ReproPanel, push_tail};
 use super::{Action, Effect, State, Tab, trace};
-use crate::tui::keymap::Command;
+use crate::model::{StepStatus, VerificationStep};
+use crate::tui::keymap::{Command, dangerous};
+use crate::verify::Event;
+
+/// Live output kept for a running repro or verification.
+const TAIL: usize = 64 * 1024;
 
 /// What an update asks of the loop.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -99,11 +104,170 @@ pub fn update(state: &mut State, action: Action) -> Outcome {
             }
             refilter(state)
         }
+        Action::ReproOutput { request, text } => {
+            let Some(p) = state.repro.as_mut().filter(|p| p.request == request) else { return Outcome::default() };
+            push_tail(&mut p.output, &text, TAIL);
+            Outcome::redraw()
+        }
+        Action::ReproDone { request, result } => {
+            let Some(p) = state.repro.as_mut().filter(|p| p.request == request) else { return Outcome::default() };
+            p.done = Some(result);
+            Outcome::redraw()
+        }
+        Action::VerifyEvent { request, event } => {
+            let Some(v) = state.verify.as_mut().filter(|v| v.request == request) else { return Outcome::default() };
+            match event {
+                Event::Started(kind) => {
+                    if let Some(s) = v.steps.iter_mut().find(|s| s.kind == kind) {
+                        s.status = StepStatus::Running;
+                    }
+                }
+                Event::Output(_, bytes) => push_tail(&mut v.output, &String::from_utf8_lossy(&bytes), TAIL),
+                Event::Finished(step) => {
+                    if let Some(s) = v.steps.iter_mut().find(|s| s.kind == step.kind) {
+                        *s = step;
+                    }
+                }
+            }
+            Outcome::redraw()
+        }
+        Action::VerifyDone { request, result } => {
+            let Some(v) = state.verify.as_mut().filter(|v| v.request == request) else { return Outcome::default() };
+            state.status = Some(match &result {
+                Ok(s) => format!("patch {}: {s}", v.patch),
+                Err(e) => format!("patch {}: {e}", v.patch),
+            });
+            v.done = Some(result);
+            Outcome::redraw()
+        }
+        Action::LogLoaded { request, result } => {
+            let Some(log) = state.log.as_mut().filter(|l| l.request == request) else { return Outcome::default() };
+            log.text = Some(result);
+            Outcome::redraw()
+        }
+        Action::SearchInput(c) => {
+            let Some(log) = state.log.as_mut().filter(|l| l.searching) else { return Outcome::default() };
+            if c.is_control() {
+                return Outcome::default();
+            }
+            log.query.push(c);
+            Outcome::redraw()
+        }
+        Action::SearchBackspace => {
+            let Some(log) = state.log.as_mut().filter(|l| l.searching) else { return Outcome::default() };
+            log.query.pop();
+            Outcome::redraw()
+        }
         Action::Terminate => {
             state.quit = true;
             Outcome::with(Effect::Quit)
         }
     }
+}
+
+/// Rows of the log a page shows.
+fn log_page(state: &State) -> usize {
+    usize::from(state.size.1.saturating_sub(6)).max(1)
+}
+
+/// Moves the log to the next (or previous) line matching its query.
+fn seek(state: &mut State, forward: bool) -> Outcome {
+    let page = log_page(state);
+    let Some(log) = state.log.as_mut() else { return Outcome::default() };
+    let hits = log.matches();
+    if hits.is_empty() {
+        state.status = Some(if log.query.is_empty() { "/ starts a search".into() } else { format!("no line has “{}”", log.query) });
+        return Outcome::redraw();
+    }
+    let from = log.hit;
+    let next = if forward {
+        hits.iter().copied().find(|h| from.is_none_or(|f| *h > f)).unwrap_or(hits[0])
+    } else {
+        hits.iter().rev().copied().find(|h| from.is_none_or(|f| *h < f)).unwrap_or(hits[hits.len() - 1])
+    };
+    log.hit = Some(next);
+    if next < log.scroll || next >= log.scroll + page {
+        log.scroll = next.saturating_sub(page / 3);
+    }
+    Outcome::redraw()
+}
+
+fn scroll_log(state: &mut State, to: impl FnOnce(usize, usize, usize) -> usize) -> Outcome {
+    let page = log_page(state);
+    let Some(log) = state.log.as_mut() else { return Outcome::default() };
+    let max = log.lines().len().saturating_sub(page);
+    log.scroll = to(log.scroll, page, max).min(max);
+    Outcome::redraw()
+}
+
+/// Starts the open incident's repro in the background.
+fn run_repro(state: &mut State) -> Outcome {
+    let Some(id) = state.view.as_ref().map(|v| v.id.clone()) else { return Outcome::default() };
+    if let Some(why) = &state.jobs_unavailable {
+        state.status = Some(format!("repros cannot run here: {why}"));
+        return Outcome::redraw();
+    }
+    if state.repro.as_ref().is_some_and(|p| p.done.is_none()) {
+        state.status = Some("a repro is running; wait for its verdict".into());
+        return Outcome::redraw();
+    }
+    state.last_job_request += 1;
+    let request = state.last_job_request;
+    state.repro = Some(ReproPanel { incident: id.clone(), request, ..Default::default() });
+    Outcome::with(Effect::RunRepro { request, incident: id })
+}
+
+/// Starts the gauntlet on the current patch in the background.
+fn verify(state: &mut State) -> Outcome {
+    if state.tab != Tab::Patches {
+        state.status = Some("v verifies a patch: go to Patches (2)".into());
+        return Outcome::redraw();
+    }
+    let Some(p) = state.current_patch() else { return Outcome::default() };
+    let id = p.id.clone();
+    use crate::model::PatchState as S;
+    if !matches!(p.state, S::Proposed | S::Failed) {
+        state.status = Some(format!("patch {id} is {}; only proposed or failed patches are verified", p.state.label()));
+        return Outcome::redraw();
+    }
+    if let Some(why) = &state.jobs_unavailable {
+        state.status = Some(format!("verification cannot run here: {why}"));
+        return Outcome::redraw();
+    }
+    if state.verify.as_ref().is_some_and(|v| v.done.is_none()) {
+        state.status = Some("a verification is running; wait for it".into());
+        return Outcome::redraw();
+    }
+    state.last_job_request += 1;
+    let request = state.last_job_request;
+    let steps = crate::verify::ORDER
+        .iter()
+        .map(|k| VerificationStep { kind: *k, status: StepStatus::Pending, duration_ms: 0, detail: String::new(), log_ref: None })
+        .collect();
+    state.verify = Some(LiveVerify { patch: id.clone(), request, steps, ..Default::default() });
+    if state.patch_view.is_none() {
+        state.patch_view = Some(PatchView { id: id.clone(), step: 0 });
+    }
+    Outcome::with(Effect::Verify { request, patch: id })
+}
+
+/// Opens the selected step's log (from the store).
+fn open_log(state: &mut State) -> Outcome {
+    let Some(view) = &state.patch_view else { return Outcome::default() };
+    let Some(patch) = state.current_patch() else { return Outcome::default() };
+    let Some(step) = patch.verification.as_ref().and_then(|r| r.steps.get(view.step)) else {
+        state.status = Some("no evidence yet: v runs the gauntlet".into());
+        return Outcome::redraw();
+    };
+    let Some(log_ref) = step.log_ref.clone() else {
+        state.status = Some(format!("{} has no log: {}", step.kind.label(), step.detail));
+        return Outcome::redraw();
+    };
+    let title = format!("{} · {} {}", patch.id, step.status.symbol(), step.kind.label());
+    state.last_job_request += 1;
+    let request = state.last_job_request;
+    state.log = Some(LogView { title, request, ..Default::default() });
+    Outcome::with(Effect::LoadLog { request, log_ref })
 }
 
 fn reload(state: &mut State) -> Outcome {
@@ -151,6 +315,10 @@ fn move_frame(state: &mut State, by: isize) -> Outcome {
 
 fn command(state: &mut State, c: Command) -> Outcome {
     state.status = None;
+    if state.read_only && dangerous(c) {
+        state.status = Some("read-only: this action changes state and is turned off".into());
+        return Outcome::redraw();
+    }
     let tab = state.tab;
     let rows = state.rows(tab);
     let sel = state.selected(tab);
@@ -203,6 +371,11 @@ fn command(state: &mut State, c: Command) -> Outcome {
             o
         }
         Command::Open if tab == Tab::Incidents && state.view.is_none() => open(state),
+        Command::Open if tab == Tab::Patches => {
+            let Some(id) = state.patches.get(sel).map(|p| p.id.clone()) else { return Outcome::default() };
+            state.patch_view = Some(PatchView { id, step: 0 });
+            Outcome::redraw()
+        }
         Command::Open => Outcome::default(),
         Command::Back => {
             state.view = None;
@@ -250,6 +423,51 @@ fn command(state: &mut State, c: Command) -> Outcome {
         Command::SortReverse => {
             state.sort_reversed = !state.sort_reversed;
             refilter(state)
+        }
+        Command::RunRepro => run_repro(state),
+        Command::Verify => verify(state),
+        Command::StepUp | Command::StepDown => {
+            let Some(v) = state.patch_view.as_mut() else { return Outcome::default() };
+            v.step = if c == Command::StepUp { v.step.saturating_sub(1) } else { (v.step + 1).min(crate::verify::ORDER.len() - 1) };
+            Outcome::redraw()
+        }
+        Command::OpenLog => open_log(state),
+        Command::ClosePatch => {
+            state.patch_view = None;
+            Outcome::redraw()
+        }
+        Command::LogUp => scroll_log(state, |s, _, _| s.saturating_sub(1)),
+        Command::LogDown => scroll_log(state, |s, _, _| s + 1),
+        Command::LogPageUp => scroll_log(state, |s, p, _| s.saturating_sub(p)),
+        Command::LogPageDown => scroll_log(state, |s, p, _| s + p),
+        Command::LogTop => scroll_log(state, |_, _, _| 0),
+        Command::LogBottom => scroll_log(state, |_, _, m| m),
+        Command::LogSearch => {
+            let Some(log) = state.log.as_mut() else { return Outcome::default() };
+            log.searching = true;
+            log.query.clear();
+            log.hit = None;
+            Outcome::redraw()
+        }
+        Command::SearchDone => {
+            let Some(log) = state.log.as_mut() else { return Outcome::default() };
+            log.searching = false;
+            let top = log.scroll.checked_sub(1);
+            log.hit = top;
+            seek(state, true)
+        }
+        Command::SearchCancel => {
+            let Some(log) = state.log.as_mut() else { return Outcome::default() };
+            log.searching = false;
+            log.query.clear();
+            log.hit = None;
+            Outcome::redraw()
+        }
+        Command::LogNext => seek(state, true),
+        Command::LogPrev => seek(state, false),
+        Command::CloseLog => {
+            state.log = None;
+            Outcome::redraw()
         }
     }
 }

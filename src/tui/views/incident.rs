@@ -37,6 +37,15 @@ use crate::tui::widgets::text::{ago, clip, count, datetime, inert, sparkline};
 
 pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
     let Some(view) = &state.view else { return };
+    let area = match state.repro.as_ref().filter(|p| p.incident == view.id) {
+        Some(panel) => {
+            let h = (area.height / 3).clamp(5, 14);
+            let [top, bottom] = Layout::vertical([Constraint::Min(0), Constraint::Length(h)]).areas(area);
+            repro_panel(f, bottom, panel, ctx);
+            top
+        }
+        None => area,
+    };
     let t = ctx.theme;
     let detail = match &view.detail {
         None => {
@@ -398,4 +407,26 @@ fn why_grouped<'a>(d: &IncidentDetail, ctx: &Ctx) -> Vec<Line<'a>> {
         t.dim(),
     )));
     out
+}
+
+/// The repro's live output and, once it finished, its verdict.
+fn repro_panel(f: &mut Frame, area: Rect, panel: &crate::tui::app::ReproPanel, ctx: &Ctx) {
+    let t = ctx.theme;
+    let lines: Vec<&str> = panel.output.lines().collect();
+    let (title, verdict) = match &panel.done {
+        None => ("Repro · running…".to_string(), None),
+        Some(Ok(s)) => {
+            let ok = s.contains(": reproduced ");
+            (
+                "Repro · done".to_string(),
+                Some(Line::styled(format!(" {} {}", if ok { "✔" } else { "⚠" }, inert(s)), if ok { t.ok() } else { t.warn() })),
+            )
+        }
+        Some(Err(e)) => ("Repro · could not run".to_string(), Some(Line::styled(format!(" ✖ {}", inert(e)), t.error()))),
+    };
+    let room = area.height.saturating_sub(2) as usize - usize::from(verdict.is_some()).min(area.height.saturating_sub(2) as usize);
+    let mut shown: Vec<Line> =
+        lines[lines.len().saturating_sub(room)..].iter().map(|l| Line::styled(format!(" {}", inert(l)), t.dim())).collect();
+    shown.extend(verdict);
+    f.render_widget(Paragraph::new(shown).block(titled(&title, ctx)), area);
 }

@@ -6,6 +6,8 @@ mod audit;
 mod help;
 mod incident;
 mod incidents;
+mod log;
+mod patches;
 mod placeholder;
 
 use ratatui::Frame;
@@ -35,12 +37,15 @@ pub fn draw(f: &mut Frame, state: &State, ctx: &Ctx) {
     } else {
         match state.tab {
             Tab::Incidents => incidents::draw(f, body, state, ctx),
-            Tab::Patches => placeholder::patches(f, body, state, ctx),
+            Tab::Patches => patches::draw(f, body, state, ctx),
             Tab::Rollouts => placeholder::rollouts(f, body, ctx),
             Tab::Audit => audit::draw(f, body, state, ctx),
         }
     }
     footer(f, bottom, state, ctx);
+    if state.log.is_some() {
+        log::draw(f, body, state, ctx);
+    }
     if state.help {
         help::draw(f, area, state, ctx);
     }
@@ -70,7 +75,7 @@ fn footer(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
     let t = ctx.theme;
     let context = state.key_context();
     let contexts: &[Context] = match context {
-        Context::Help | Context::Filter => &[context],
+        Context::Help | Context::Filter | Context::LogSearch | Context::Log => &[context],
         _ => &[Context::Global, context],
     };
     let mut spans = Vec::new();
