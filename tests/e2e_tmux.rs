@@ -253,3 +253,43 @@ fn events_appended_to_a_followed_file_appear_in_the_open_console() {
     t.keys(&["q"]);
     t.wait_for("EXITED:0");
 }
+
+#[test]
+fn the_console_runs_a_repro_and_verifies_a_patch_live_and_stays_responsive() {
+    // A wrong patch recorded by `suture verify`, so the Patches tab has one to re-verify.
+    let t = Tmux::start_with("verify", "", |sb| {
+        sb.write("work/suture.toml", "[verify]\nflaky_reruns = 1\n\n[verify.tests]\ncommand = [\"python3\", \"-m\", \"unittest\", \"discover\", \"-s\", \"tests\", \"-t\", \".\", \"-v\"]\n");
+        let diff = common::repo_root().join("fixtures/demo/patches/pricing-ignore-discounts.diff");
+        let out = sb.run(&["verify", diff.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1), "{}", common::text(&out.stderr));
+    });
+    t.wait_for("Incidents (8)");
+
+    // The top incident's repro, from the Incident view: output, then the verdict.
+    t.keys(&["Enter"]);
+    t.wait_for("Stack trace");
+    t.keys(&["R"]);
+    t.wait_for("Repro ·");
+    // The console answers keys while the repro runs.
+    t.keys(&["d"]);
+    t.wait_for("reproduced 3 of 3 runs");
+    t.keys(&["Escape"]);
+
+    // The Patches tab: the failed patch, verified again live.
+    t.keys(&["2"]);
+    t.wait_for("pricing-ignore-discounts.diff");
+    t.wait_for("✖ (c) tests");
+    t.keys(&["v"]);
+    t.wait_for("Evidence · verifying…");
+    t.wait_until("the verification finishing", |s| s.contains("failed at tests"));
+    // Enter on step (c) opens its log; a search finds the broken test.
+    t.keys(&["j", "j", "Enter"]);
+    t.wait_for("Log ·");
+    t.keys(&["/"]);
+    t.keys(&["-l", "staff"]);
+    t.keys(&["Enter"]);
+    t.wait_until("a match", |s| s.contains("“staff”:") && s.contains("matching lines"));
+    t.keys(&["Escape", "Escape", "q"]);
+    t.wait_for("EXITED:0");
+    t.assert_restored();
+}

@@ -271,7 +271,7 @@ impl Default for Keymap {
                 b(C::FilterDone, "filter_done", &["enter"], "keep the filter", Filter, true),
                 b(C::FilterCancel, "filter_cancel", &["esc"], "clear the filter", Filter, true),
                 b(C::RunRepro, "run_repro", &["R"], "run the repro", Incident, true),
-                danger(b(C::Verify, "verify", &["v"], "verify the patch (the gauntlet)", Global, false)),
+                danger(b(C::Verify, "verify", &["v"], "verify the patch", Global, false)),
                 b(C::StepUp, "step_up", &["up", "k"], "previous step", Patch, true),
                 b(C::StepDown, "step_down", &["down", "j"], "next step", Patch, true),
                 b(C::OpenLog, "open_log", &["enter"], "open the step's log", Patch, true),

@@ -1,6 +1,7 @@
-//! The help overlay, generated from the keymap's bindings. Two columns when
-//! the screen is wide enough, so it fits an 80×24 terminal: everywhere, typing
-//! a filter and help on the left; lists and the Incident view on the right.
+//! The help overlay, generated from the keymap's bindings: everywhere, typing
+//! a filter and help; lists and the Incident view; the Patch view and a step's
+//! log. Three columns when the screen is wide enough; at 80 columns two, the
+//! second for the tab on screen, so it fits an 80×24 terminal.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -34,13 +35,45 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
         global.push(Line::from(""));
         global.extend(section(c, state, ctx));
     }
-    let mut rest = section(Context::List, state, ctx);
-    rest.push(Line::from(""));
-    rest.extend(section(Context::Incident, state, ctx));
+    let column = |contexts: &[Context]| {
+        let mut lines = Vec::new();
+        for (i, c) in contexts.iter().enumerate() {
+            if i > 0 {
+                lines.push(Line::from(""));
+            }
+            lines.extend(section(*c, state, ctx));
+        }
+        lines
+    };
+    let views = column(&[Context::List, Context::Incident]);
+    let patches = column(&[Context::Patch, Context::Log, Context::LogSearch]);
     let note = Line::from(Span::styled("Change keys under [keys] in suture.toml; `suture keys` lists them.", ctx.theme.dim()));
+    // Three columns when there is room; else two, the second for the tab on screen.
+    let three = area.width >= 116;
     let two_columns = area.width >= 76;
-    let body_h = if two_columns { global.len().max(rest.len()) } else { global.len() + 1 + rest.len() } as u16;
-    let width = if two_columns { 76 } else { 44 };
+    let mut columns = if three {
+        vec![global, views, patches]
+    } else if state.tab == crate::tui::app::Tab::Patches {
+        vec![global, patches]
+    } else {
+        vec![global, views]
+    };
+    if !two_columns {
+        let mut all = Vec::new();
+        for (i, c) in columns.drain(..).enumerate() {
+            if i > 0 {
+                all.push(Line::from(""));
+            }
+            all.extend(c);
+        }
+        columns = vec![all];
+    }
+    let body_h = columns.iter().map(Vec::len).max().unwrap_or(0) as u16;
+    let width = match columns.len() {
+        3 => 114,
+        2 => 76,
+        _ => 44,
+    };
     let popup = centered(area, width, body_h + 4);
     f.render_widget(Clear, popup);
     let block = titled("Help — keys", ctx).style(ctx.theme.base());
@@ -48,15 +81,10 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
     f.render_widget(block, popup);
     let [body, gap, foot] = Layout::vertical([Constraint::Length(body_h), Constraint::Length(1), Constraint::Min(0)]).areas(inner);
     let _ = gap;
-    if two_columns {
-        let [l, r] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
-        f.render_widget(Paragraph::new(global), l);
-        f.render_widget(Paragraph::new(rest), r);
-    } else {
-        let mut all = global;
-        all.push(Line::from(""));
-        all.extend(rest);
-        f.render_widget(Paragraph::new(all), body);
+    let n = columns.len() as u32;
+    let areas = Layout::horizontal((0..n).map(|_| Constraint::Ratio(1, n))).split(body);
+    for (c, a) in columns.into_iter().zip(areas.iter()) {
+        f.render_widget(Paragraph::new(c), *a);
     }
     f.render_widget(Paragraph::new(note), foot);
 }

@@ -199,7 +199,10 @@ fn summary(f: &mut Frame, area: Rect, inc: &Incident, state: &State, ctx: &Ctx) 
         Line::from(vec![label("tenants"), Span::raw(list(&inc.tenants)), Span::raw("  "), label("regions"), Span::raw(list(&inc.regions))]),
         Line::from(vec![label("releases"), Span::raw(list(&inc.releases))]),
         Line::from(vec![label("grouped by"), Span::raw(inert(&inc.grouping.join(" + ")).into_owned())]),
-        Line::from(Span::styled("Repro runs and patch candidates for an incident are not built yet in this version.", t.dim())),
+        Line::from(Span::styled(
+            "Enter opens the incident; R there runs its repro. Patch candidates are not built yet in this version.",
+            t.dim(),
+        )),
     ];
     let title = format!("{} — summary", inc.id);
     f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(titled(&title, ctx)), area);

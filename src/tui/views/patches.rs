@@ -33,35 +33,43 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
         return;
     }
     let [list, evidence] = Layout::vertical([Constraint::Percentage(45), Constraint::Min(0)]).areas(area);
+    // Below 120 columns the proposer and the time give way to the title.
+    let wide = area.width >= 120;
     let rows: Vec<Row> = state
         .patches
         .iter()
         .map(|p| {
             let tier = p.risk.as_ref().map(|r| format!("T{}", r.tier.number())).unwrap_or_else(|| "—".into());
-            Row::new(vec![
+            let mut cells = vec![
                 p.id.clone(),
                 p.state.label(),
                 evidence_symbols(p, state),
                 tier,
                 inert(&p.title).into_owned(),
                 p.incident_id.clone().unwrap_or_default(),
-                p.proposer.name.clone(),
-                datetime(p.created),
-            ])
+            ];
+            if wide {
+                cells.push(p.proposer.name.clone());
+                cells.push(datetime(p.created));
+            }
+            Row::new(cells)
         })
         .collect();
-    let widths = [
+    let mut widths = vec![
         Constraint::Length(12),
         Constraint::Length(10),
         Constraint::Length(7),
         Constraint::Length(4),
         Constraint::Fill(1),
         Constraint::Length(10),
-        Constraint::Length(14),
-        Constraint::Length(20),
     ];
+    let mut header = vec!["Patch", "State", "a–g", "Tier", "Title", "Incident"];
+    if wide {
+        widths.extend([Constraint::Length(14), Constraint::Length(20)]);
+        header.extend(["Proposer", "Created"]);
+    }
     let table = Table::new(rows, widths)
-        .header(Row::new(["Patch", "State", "a–g", "Tier", "Title", "Incident", "Proposer", "Created"]).style(ctx.theme.header()))
+        .header(Row::new(header).style(ctx.theme.header()))
         .row_highlight_style(ctx.theme.selection())
         .highlight_symbol("▶")
         .block(titled("Patches", ctx));
