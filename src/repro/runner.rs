@@ -92,7 +92,7 @@ pub fn run_once(spec: &ReproSpec, workspace: &Path, opts: &Options, on_output: &
 /// Judges a finished run against the spec's expectation.
 pub fn judge(spec: &ReproSpec, workspace: &Path, outcome: Outcome) -> Judged {
     let done = |verdict, reason: String, signature| Judged { verdict, reason, signature, outcome: outcome.clone() };
-    if outcome.start_error.is_some() || outcome.timed_out || outcome.signal.is_some() {
+    if !outcome.exited() {
         return done(ReproVerdict::Error, outcome.status(), None);
     }
     let code = outcome.exit_code.unwrap_or(-1);

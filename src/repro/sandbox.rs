@@ -183,6 +183,12 @@ impl Outcome {
         }
     }
 
+    /// Whether the command ran and exited by itself (with any code): it was
+    /// not refused at the start, timed out or killed by a signal.
+    pub fn exited(&self) -> bool {
+        self.start_error.is_none() && !self.timed_out && self.signal.is_none()
+    }
+
     pub fn succeeded(&self) -> bool {
         self.exit_code == Some(0)
     }

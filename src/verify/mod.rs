@@ -284,7 +284,7 @@ impl<'a> Gauntlet<'a> {
         let cfg = self.plan.cfg.tests.as_ref().expect("checked by caller");
         let out = self.exec(StepKind::Tests, &cfg.command, tree, Duration::from_secs(cfg.timeout_secs), log);
         let which = if tree == self.base { "base" } else { "patched" };
-        if out.start_error.is_some() || out.timed_out || out.signal.is_some() {
+        if !out.exited() {
             return Err(with_disk_note(format!("the test command did not finish on the {which} tree: {}", out.status()), tree));
         }
         let text = match (cfg.format, &cfg.junit) {
@@ -360,7 +360,7 @@ impl<'a> Gauntlet<'a> {
                 let argv = if cfg.rerun.is_empty() { cfg.command.clone() } else { expand(&cfg.rerun, &chosen) };
                 for _ in 0..k {
                     let out = self.exec(kind, &argv, self.patched, Duration::from_secs(cfg.timeout_secs), &mut log);
-                    if out.start_error.is_some() || out.timed_out || out.signal.is_some() {
+                    if !out.exited() {
                         return Step {
                             kind,
                             status: StepStatus::Failed,
@@ -412,9 +412,7 @@ impl<'a> Gauntlet<'a> {
             );
             log.push_str(&lb);
             log.push_str(&lp);
-            if let Some(bad) =
-                [(&b, "base"), (&p, "patched")].iter().find(|(o, _)| o.start_error.is_some() || o.timed_out || o.signal.is_some())
-            {
+            if let Some(bad) = [(&b, "base"), (&p, "patched")].iter().find(|(o, _)| !o.exited()) {
                 problems.push(format!("{} did not finish on the {} tree: {}", c.name, bad.1, bad.0.status()));
                 continue;
             }
@@ -439,6 +437,11 @@ impl<'a> Gauntlet<'a> {
         Step { kind, status, detail, log, took: t.elapsed() }
     }
 
+    fn bench_failed(&self, tree: &Path, out: &Outcome) -> String {
+        let which = if tree == self.base { "base" } else { "patched" };
+        with_disk_note(format!("the benchmark failed on the {which} tree: {}", out.status()), tree)
+    }
+
     /// One run of the benchmark on each tree before the measured runs, to
     /// warm caches; it may overlap other steps. Its log, and a failure as the
     /// step's result.
@@ -449,9 +452,13 @@ impl<'a> Gauntlet<'a> {
         for tree in [self.base, self.patched] {
             let out = self.exec(StepKind::Perf, &cfg.command, tree, Duration::from_secs(cfg.timeout_secs), &mut log);
             if !out.succeeded() {
-                let which = if tree == self.base { "base" } else { "patched" };
-                let detail = with_disk_note(format!("the benchmark failed on the {which} tree: {}", out.status()), tree);
-                return Some(Err(Step { kind: StepKind::Perf, status: StepStatus::Failed, detail, log, took: t.elapsed() }));
+                return Some(Err(Step {
+                    kind: StepKind::Perf,
+                    status: StepStatus::Failed,
+                    detail: self.bench_failed(tree, &out),
+                    log,
+                    took: t.elapsed(),
+                }));
             }
         }
         Some(Ok(log))
@@ -483,9 +490,7 @@ impl<'a> Gauntlet<'a> {
                 for (tree, into) in [(self.base, &mut base), (self.patched, &mut patched)] {
                     let out = self.exec(kind, &cfg.command, tree, timeout, &mut log);
                     if !out.succeeded() {
-                        let which = if tree == self.base { "base" } else { "patched" };
-                        let detail = with_disk_note(format!("the benchmark failed on the {which} tree: {}", out.status()), tree);
-                        return Step { kind, status: StepStatus::Failed, detail, log, took: t.elapsed() };
+                        return Step { kind, status: StepStatus::Failed, detail: self.bench_failed(tree, &out), log, took: t.elapsed() };
                     }
                     into.push(out.duration.as_secs_f64() * 1000.0);
                 }
@@ -545,7 +550,7 @@ impl<'a> Gauntlet<'a> {
             if tree == self.base {
                 let _ = std::fs::remove_file(&file);
             }
-            if out.start_error.is_some() || out.timed_out || out.signal.is_some() {
+            if !out.exited() {
                 return fail(format!("the regression test did not finish: {}", out.status()), log);
             }
             results.push(out.succeeded());
