@@ -113,7 +113,7 @@ fn verify_on_small_disk(sb: &Sandbox, size: &str, args: &[&str]) -> std::process
     let ws = sb.path("data/suture/workspaces");
     std::fs::create_dir_all(&ws).unwrap();
     let script = "mount -t tmpfs -o size=\"$1\" suture-test \"$2\" && shift 2 && exec \"$@\"";
-    let mut c = sb.cmd();
+    let c = sb.cmd();
     let program = c.get_program().to_owned();
     let mut cmd = std::process::Command::new("unshare");
     cmd.args(["--user", "--map-root-user", "--mount", "--propagation", "private", "sh", "-c", script, "sh", size])
@@ -127,7 +127,6 @@ fn verify_on_small_disk(sb: &Sandbox, size: &str, args: &[&str]) -> std::process
         };
     }
     cmd.current_dir(c.get_current_dir().unwrap());
-    let _ = &mut c;
     cmd.output().unwrap()
 }
 

@@ -401,15 +401,10 @@ fn repro(loaded: &Loaded, target: &str, runs: Option<u32>, json: bool) -> Result
     let spec = match specs.iter().find(|s| s.id == target) {
         Some(s) => s.clone(),
         None => {
-            let tree = source_tree(loaded, is_demo);
             let id = target.to_ascii_uppercase();
-            let detail = crate::inspect::load(&store, &id, tree.as_ref())?
-                .with_context(|| format!("no incident or repro spec `{}`; `suture incidents` lists incidents", inert(target)))?;
-            let ev = detail.event.with_context(|| format!("incident {id} has no stored event to match a repro spec against"))?;
-            let g = grouper(loaded, is_demo);
-            crate::repro::runner::spec_for(&specs, &ev, &g)
-                .with_context(|| format!("no repro spec matches incident {id} ({} specs read)", specs.len()))?
-                .clone()
+            crate::repro::runner::spec_for_incident(&specs, &store, &id, &grouper(loaded, is_demo))
+                .map_err(|e| anyhow::anyhow!("{}", inert(&e)))?
+                .with_context(|| format!("no incident or repro spec `{}`; `suture incidents` lists incidents", inert(target)))?
         }
     };
     let root = match &loaded.config.source.root {
@@ -418,7 +413,7 @@ fn repro(loaded: &Loaded, target: &str, runs: Option<u32>, json: bool) -> Result
         None => bail!("no source tree: set source.root"),
     };
     let data = paths::data_dir().context("no data directory for workspaces")?;
-    let ws = crate::repro::workspace::Workspace::create(&root, None, &data.join("workspaces"))
+    let ws = crate::repro::workspace::Workspace::create(&root, None, &crate::verify::workspaces_dir(&data))
         .with_context(|| format!("making a workspace of {}", root.display()))?;
     let runs = runs.unwrap_or(loaded.config.repro.runs).max(1) as usize;
     let live = !json && std::io::stderr().is_terminal();

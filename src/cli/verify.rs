@@ -37,7 +37,7 @@ pub fn setup(loaded: &Loaded, is_demo: bool, source: Option<&Path>) -> Result<Se
         cfg = crate::config::VerifyCfg { parallel: cfg.parallel, ..demo };
     }
     let opts = crate::repro::runner::Options { pass: loaded.config.repro.pass_env.clone(), ..Default::default() };
-    let workspaces = paths::data_dir().context("no data directory for workspaces")?.join("workspaces");
+    let workspaces = crate::verify::workspaces_dir(&paths::data_dir().context("no data directory for workspaces")?);
     Ok(Setup { source, specs, cfg, opts, workspaces })
 }
 
@@ -77,12 +77,10 @@ fn named_repro(loaded: &Loaded, store: &Store, is_demo: bool, setup: &Setup, nam
         return Ok((s.clone(), None));
     }
     let id = name.to_ascii_uppercase();
-    let inc = store.incident(&id)?.with_context(|| format!("--repro {}: no repro spec or incident by that name", inert(name)))?;
-    let ev_id = inc.representative_event.with_context(|| format!("incident {id} has no stored event to match a repro spec against"))?;
-    let ev = store.event(&ev_id)?.with_context(|| format!("incident {id}'s event {ev_id} is not in the store"))?;
-    let spec = crate::repro::runner::spec_for(&setup.specs, &ev, &grouper(loaded, is_demo))
-        .with_context(|| format!("no repro spec matches incident {id} ({} specs read)", setup.specs.len()))?;
-    Ok((spec.clone(), Some(id)))
+    let spec = crate::repro::runner::spec_for_incident(&setup.specs, store, &id, &grouper(loaded, is_demo))
+        .map_err(|e| anyhow::anyhow!("{}", inert(&e)))?
+        .with_context(|| format!("--repro {}: no repro spec or incident by that name", inert(name)))?;
+    Ok((spec, Some(id)))
 }
 
 pub fn verify(loaded: &Loaded, args: &Args) -> Result<()> {
@@ -201,7 +199,7 @@ pub fn verify(loaded: &Loaded, args: &Args) -> Result<()> {
             "proves_fix": v.report.proves_fix(),
             "flaky": v.report.is_flaky(),
             "report": v.report,
-            "regression_test": v.regression_test,
+            "regression_test": v.report.regression_test,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
@@ -222,7 +220,7 @@ pub fn verify(loaded: &Loaded, args: &Args) -> Result<()> {
                 inert(&s.detail)
             );
         }
-        if v.regression_test.is_some() {
+        if v.report.regression_test.is_some() {
             println!("regression  a test made from the repro is added to the patch");
         }
         match &state {

@@ -223,6 +223,24 @@ pub fn spec_for<'s>(
     })
 }
 
+/// The spec for a stored incident: its representative event matched with
+/// [`spec_for`]. `Ok(None)` when the store has no such incident; an error
+/// says what else was missing.
+pub fn spec_for_incident(
+    specs: &[ReproSpec],
+    store: &crate::store::Store,
+    id: &str,
+    grouper: &crate::triage::fingerprint::Grouper,
+) -> Result<Option<ReproSpec>, String> {
+    let Some(inc) = store.incident(id).map_err(|e| e.to_string())? else { return Ok(None) };
+    let ev_id = inc.representative_event.ok_or_else(|| format!("incident {id} has no stored event to match a repro spec against"))?;
+    let ev = store.event(&ev_id).map_err(|e| e.to_string())?.ok_or_else(|| format!("incident {id}'s event {ev_id} is not in the store"))?;
+    match spec_for(specs, &ev, grouper) {
+        Some(s) => Ok(Some(s.clone())),
+        None => Err(format!("no repro spec matches incident {id} ({} specs read)", specs.len())),
+    }
+}
+
 /// Loads the repro specs of a directory (`*.toml`), sorted by id; a bad file
 /// is an error naming it.
 pub fn load_specs(dir: &Path) -> Result<Vec<ReproSpec>, String> {

@@ -47,12 +47,8 @@ impl Jobs {
     }
 
     fn spec_for_incident(&self, store: &Store, id: &str) -> Result<ReproSpec, String> {
-        let inc = store.incident(id).map_err(|e| e.to_string())?.ok_or_else(|| format!("{id} is no longer in the store"))?;
-        let ev_id = inc.representative_event.ok_or_else(|| format!("{id} has no stored event to match a repro spec against"))?;
-        let ev = store.event(&ev_id).map_err(|e| e.to_string())?.ok_or_else(|| format!("event {ev_id} is not in the store"))?;
-        crate::repro::runner::spec_for(&self.setup.specs, &ev, &self.grouper)
-            .cloned()
-            .ok_or_else(|| format!("no repro spec matches {id} ({} specs read)", self.setup.specs.len()))
+        crate::repro::runner::spec_for_incident(&self.setup.specs, store, id, &self.grouper)?
+            .ok_or_else(|| format!("{id} is no longer in the store"))
     }
 
     fn repro(&self, request: RequestId, incident: &str, tx: &UnboundedSender<Action>) -> Result<String, String> {

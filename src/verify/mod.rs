@@ -58,13 +58,12 @@ pub struct Plan {
     pub opts: Options,
 }
 
-/// The finished verification: the report, each step's full log, and the
-/// regression test the gauntlet wrote (as a diff adding it), if any.
+/// The finished verification: the report (with the regression test the
+/// gauntlet wrote, as a diff adding it) and each step's full log.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verified {
     pub report: VerificationReport,
     pub logs: BTreeMap<StepKind, String>,
-    pub regression_test: Option<String>,
     /// The revision (or tree digest) both workspaces were made from.
     pub base: String,
 }
@@ -245,8 +244,8 @@ impl<'a> Gauntlet<'a> {
             }
         }
         report.finished = Some(crate::model::now_millis());
-        report.regression_test = reg.clone();
-        Verified { report, logs, regression_test: reg, base }
+        report.regression_test = reg;
+        Verified { report, logs, base }
     }
 
     /// Runs one command for `step` on `tree`, appending it to `log`.

@@ -86,7 +86,6 @@ pub fn not_started(patch: &Patch, why: &str) -> Verified {
             regression_test: None,
         },
         logs: [(StepKind::ReproPatched, format!("{why}\n"))].into_iter().collect(),
-        regression_test: None,
         base: patch.base_rev.clone(),
     }
 }
