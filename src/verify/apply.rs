@@ -1,74 +1,26 @@
-//! Applying a unified diff inside a scratch workspace, with `git apply`.
-//!
-//! `git apply` refuses absolute paths, `..` and paths through a symbolic
-//! link, checks every hunk before writing any, and tolerates hunks that
-//! moved (it searches for the context). It runs with the workspace's parent
-//! as a ceiling, so it can never find and write to a repository around the
-//! workspace. (The Proposals issue brings Suture's own diff applier; this is
-//! the verification's way in until then.)
+//! Applying a unified diff inside a scratch workspace, with Suture's own
+//! applier ([`crate::propose::patch`]): paths checked (no absolute paths, no
+//! `..`, no link out of the workspace), every hunk placed before any file is
+//! written, shifted hunks found the way `patch` finds them.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-/// Applies `diff` to the tree at `workspace`. On failure, the message is
-/// git's own, naming the file and hunk that did not apply.
+use crate::propose::patch::Diff;
+
+/// Applies `diff` to the tree at `workspace`. On failure, the message names
+/// the file and hunk that did not apply, or the path that is not safe.
 pub fn apply(workspace: &Path, diff: &str) -> Result<(), String> {
     if diff.trim().is_empty() {
         return Err("the patch is empty".into());
     }
-    if !diff.lines().any(|l| l.starts_with("@@ ") || l.starts_with("GIT binary patch") || l.starts_with("rename from ")) {
-        return Err("not a unified diff: no `@@` hunk header".into());
-    }
-    let ceiling = workspace.parent().unwrap_or(workspace);
-    let mut child = Command::new("git")
-        .arg("apply")
-        .arg("--whitespace=nowarn")
-        .arg("--verbose")
-        .current_dir(workspace)
-        .env("GIT_CEILING_DIRECTORIES", ceiling)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("could not run git apply: {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A closed pipe means git already gave up; its stderr says why.
-        let _ = stdin.write_all(diff.as_bytes());
-    }
-    let out = child.wait_with_output().map_err(|e| format!("git apply: {e}"))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    let err = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> =
-        err.lines().filter(|l| l.starts_with("error:") || l.contains("No space left") || l.starts_with("fatal:")).collect();
-    let why = if lines.is_empty() { err.trim().to_string() } else { lines.join("; ") };
-    Err(format!("the patch does not apply: {why}"))
+    let parsed = Diff::parse(diff).map_err(|e| format!("not a unified diff: {e}"))?;
+    crate::propose::patch::apply_tree(workspace, &parsed).map(|_| ()).map_err(|e| format!("the patch does not apply: {e}"))
 }
 
-/// Files a unified diff touches (the `b/` side; the `a/` side for deletions).
+/// Files a unified diff touches (the `b/` side; the `a/` side for deletions);
+/// none when it does not parse.
 pub fn touched_files(diff: &str) -> Vec<String> {
-    let mut files = Vec::new();
-    let mut minus: Option<String> = None;
-    for line in diff.lines() {
-        if let Some(p) = line.strip_prefix("--- ") {
-            minus = Some(strip(p));
-        } else if let Some(p) = line.strip_prefix("+++ ") {
-            let plus = strip(p);
-            let f = if plus == "/dev/null" { minus.take().unwrap_or_default() } else { plus };
-            if !f.is_empty() && f != "/dev/null" && !files.contains(&f) {
-                files.push(f);
-            }
-        }
-    }
-    files
-}
-
-fn strip(p: &str) -> String {
-    let p = p.split('\t').next().unwrap_or(p).trim_end();
-    p.strip_prefix("a/").or_else(|| p.strip_prefix("b/")).unwrap_or(p).to_string()
+    Diff::parse(diff).map(|d| d.paths()).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -103,7 +55,7 @@ mod tests {
 
     #[test]
     fn touched_files_reads_both_sides() {
-        let d = "--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\n--- /dev/null\n+++ b/new.py\n@@ -0,0 +1 @@\n+c\n--- a/old.py\t2020\n+++ /dev/null\n";
+        let d = "--- a/x.py\n+++ b/x.py\n@@ -1 +1 @@\n-a\n+b\n--- /dev/null\n+++ b/new.py\n@@ -0,0 +1 @@\n+c\n--- a/old.py\t2020\n+++ /dev/null\n@@ -1 +0,0 @@\n-z\n";
         assert_eq!(touched_files(d), ["x.py", "new.py", "old.py"]);
     }
 }
