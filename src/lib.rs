@@ -13,6 +13,7 @@ pub mod highlight;
 pub mod ingest;
 pub mod inspect;
 pub mod model;
+pub mod policy;
 pub mod propose;
 pub mod repro;
 pub mod serve;

@@ -22,6 +22,7 @@ use thiserror::Error;
 use toml::{Table, Value};
 
 pub use schema::{CheckCfg, PerfCfg, RegressionCfg, TestsCfg, VerifyCfg};
+pub use schema::{CriticalCfg, KillSwitchCfg, LlmCfg, PolicyCfg, ProposeCfg};
 pub use schema::{ColorMode, Config, Demo, FingerprintRule, Identity, IngestCfg, RuleMatch, Slo, SourceCfg, StoreCfg, Triage, Ui};
 
 /// Environment variables read by the CLI itself rather than mapped to keys.

@@ -17,6 +17,8 @@ pub struct Config {
     pub triage: Triage,
     pub repro: ReproCfg,
     pub verify: VerifyCfg,
+    pub propose: ProposeCfg,
+    pub policy: PolicyCfg,
     /// Service-level objectives; an incident of a service with one gets an
     /// error-budget-burn factor in its priority score.
     pub slo: Vec<Slo>,
@@ -192,6 +194,168 @@ pub struct RegressionCfg {
 impl Default for RegressionCfg {
     fn default() -> RegressionCfg {
         RegressionCfg { enabled: true, dir: "tests".into() }
+    }
+}
+
+/// What a patch may change, and how risky a change is. Globs use `**` for
+/// any depth; forbidden APIs are regular expressions matched on added lines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyCfg {
+    /// A patch may only write paths matching one of these.
+    pub allow_paths: Vec<String>,
+    /// A patch may never write paths matching one of these.
+    pub forbid_paths: Vec<String>,
+    /// Patterns that must not appear in added lines (shell-outs, eval, …).
+    pub forbidden_apis: Vec<String>,
+    pub max_changed_lines: usize,
+    pub max_files: usize,
+    /// Dependency manifests and lockfiles: changing one adds a dependency.
+    pub manifests: Vec<String>,
+    /// Public interfaces and schemas: changing one is refused.
+    pub interface_paths: Vec<String>,
+    /// Patterns on added or removed lines that make a change riskier
+    /// (locks, transactions, deletes, money).
+    pub risky_apis: Vec<String>,
+    /// Failure classes that may reach tier 3 (graduate on canary success).
+    pub tier3_classes: Vec<String>,
+    /// The highest tier a patch from a language model may get.
+    pub llm_max_tier: u8,
+    /// Domain criticality: paths matching a rule cap the tier.
+    pub critical: Vec<CriticalCfg>,
+    /// Rego policy files (package `suture`): `deny` adds reasons to reject,
+    /// `tier` overrides the tier. Relative paths are from the config file's directory.
+    pub rego: Vec<String>,
+}
+
+impl Default for PolicyCfg {
+    fn default() -> PolicyCfg {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        PolicyCfg {
+            allow_paths: s(&["**"]),
+            forbid_paths: s(&[".git/**", ".github/**", ".gitlab-ci.yml", "**/migrations/**", "**/*.pem", "**/*.key", "**/.env"]),
+            forbidden_apis: s(&[
+                r"\bsubprocess\.",
+                r"\bos\.(system|popen|exec\w*|spawn\w*)\s*\(",
+                r"(^|[^.\w])(eval|exec)\s*\(",
+                r"\b__import__\s*\(",
+                r"\bpickle\.loads?\s*\(",
+                r"\bexec\.Command\s*\(",
+                r"\bstd::process::Command\b",
+                r"\bchild_process\b",
+                r"\bunsafe\s*\{",
+            ]),
+            max_changed_lines: 40,
+            max_files: 3,
+            manifests: s(&[
+                "**/requirements*.txt",
+                "**/pyproject.toml",
+                "**/setup.py",
+                "**/setup.cfg",
+                "**/Pipfile*",
+                "**/poetry.lock",
+                "**/uv.lock",
+                "**/Cargo.toml",
+                "**/Cargo.lock",
+                "**/go.mod",
+                "**/go.sum",
+                "**/package.json",
+                "**/package-lock.json",
+                "**/yarn.lock",
+                "**/pnpm-lock.yaml",
+            ]),
+            interface_paths: s(&["**/*.proto", "**/openapi*.yaml", "**/openapi*.json", "**/schema*.sql", "**/*.graphql"]),
+            risky_apis: s(&[r"\b(lock|Lock|mutex|Mutex)\b", r"\b(commit|rollback|transaction)\b", r"\b(delete|DELETE|remove|drop|DROP)\b", r"\b(charge|refund|payment)\w*"]),
+            tier3_classes: s(&["config-flag", "null-guard", "bounds-guard"]),
+            llm_max_tier: 1,
+            critical: vec![CriticalCfg { paths: s(&["**/payments/**", "**/billing/**", "**/auth/**"]), max_tier: 1 }],
+            rego: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CriticalCfg {
+    pub paths: Vec<String>,
+    pub max_tier: u8,
+}
+
+/// How candidate patches are found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProposeCfg {
+    /// `templates` (built in, no network), `openai` or `anthropic`.
+    pub proposer: String,
+    /// Seconds generate-and-validate may spend before it stops trying candidates.
+    pub budget_secs: u64,
+    /// Most candidates sent through the gauntlet.
+    pub max_candidates: usize,
+    /// Candidates validated at the same time.
+    pub parallel: usize,
+    /// Measures which lines each run executes, for spectrum-based localization.
+    /// `{out}` is the coverage JSON file to write, `{cmd}` the command measured
+    /// (one argument per word). Unset means localization uses the stack only.
+    pub coverage: Vec<String>,
+    /// A kill switch around a template's change: an expression true when the
+    /// fix must be switched off, `{key}` replaced by the flag key, and the
+    /// import it needs. Unset means no kill switch.
+    pub kill_switch: Option<KillSwitchCfg>,
+    /// The flag file the config-flag template may turn a flag off in (flagd format).
+    pub flag_file: Option<String>,
+    pub openai: LlmCfg,
+    pub anthropic: LlmCfg,
+}
+
+impl Default for ProposeCfg {
+    fn default() -> ProposeCfg {
+        ProposeCfg {
+            proposer: "templates".into(),
+            budget_secs: 120,
+            max_candidates: 24,
+            parallel: 2,
+            coverage: Vec::new(),
+            kill_switch: None,
+            flag_file: None,
+            openai: LlmCfg { base_url: "https://api.openai.com".into(), model: "gpt-4o-mini".into(), key_env: "OPENAI_API_KEY".into(), ..LlmCfg::default() },
+            anthropic: LlmCfg {
+                base_url: "https://api.anthropic.com".into(),
+                model: "claude-sonnet-4-5".into(),
+                key_env: "ANTHROPIC_API_KEY".into(),
+                ..LlmCfg::default()
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct KillSwitchCfg {
+    /// For Python, e.g. `flags.evaluate({key!r}, default=False)`; `{key}` is the flag key.
+    pub python: String,
+    /// The import line the expression needs, added when the file lacks it.
+    pub python_import: String,
+    /// The flag key prefix; the candidate's id follows it.
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmCfg {
+    pub base_url: String,
+    pub model: String,
+    /// The name of the environment variable holding the key (never the key).
+    pub key_env: String,
+    pub timeout_secs: u64,
+    pub retries: u32,
+    pub max_tokens: u32,
+    /// Bytes of source code around the localized lines sent in the prompt.
+    pub context_bytes: usize,
+}
+
+impl Default for LlmCfg {
+    fn default() -> LlmCfg {
+        LlmCfg { base_url: String::new(), model: String::new(), key_env: String::new(), timeout_secs: 120, retries: 3, max_tokens: 4096, context_bytes: 12_000 }
     }
 }
 
