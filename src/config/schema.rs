@@ -331,10 +331,13 @@ impl Default for ProposeCfg {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct KillSwitchCfg {
-    /// For Python, e.g. `flags.evaluate({key!r}, default=False)`; `{key}` is the flag key.
+    /// For Python, e.g. `flags.evaluate("{key}", default=False)`; `{key}` is the flag key.
     pub python: String,
     /// The import line the expression needs, added when the file lacks it.
     pub python_import: String,
+    /// For JavaScript, e.g. `flags.killed("{key}")`.
+    pub javascript: String,
+    pub javascript_import: String,
     /// The flag key prefix; the candidate's id follows it.
     pub prefix: String,
 }

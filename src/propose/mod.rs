@@ -1,5 +1,9 @@
 //! Proposals: candidate patches for an incident, and the diffs they are made of.
 //!
 //! - [`patch`]: unified diffs — parse, print, apply with offset and fuzz, path safety, digest.
+//! - [`localize`]: suspicious lines from the stack and, with coverage, Ochiai.
+//! - [`templates`]: repair templates on tree-sitter syntax trees (Python, JavaScript).
 
+pub mod localize;
 pub mod patch;
+pub mod templates;
