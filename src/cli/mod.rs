@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use toml::Value;
 
+mod propose;
 mod verify;
 
 use crate::config::{self, ConfigError, FlagOverride, Loaded, Sources, paths};
@@ -89,6 +90,37 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Propose verified patches for an incident: localize the fault, generate
+    /// candidates, and send each through the gauntlet.
+    Propose {
+        #[arg(value_name = "INCIDENT")]
+        incident: String,
+        /// Where candidates come from: the built-in repair templates, or a
+        /// language model over the OpenAI-compatible or Anthropic API.
+        #[arg(long, default_value = "templates", value_parser = ["templates", "openai", "anthropic"])]
+        proposer: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Headless repair for a CI bot: localize, propose, verify, and print the
+    /// verified patches as unified diffs. Exit 0 when one was found, 1 when
+    /// none, 2 on bad input.
+    Fix {
+        /// The project to repair (never written: candidates run in scratch copies).
+        #[arg(long, value_name = "DIR")]
+        workspace: PathBuf,
+        /// A command that fails now and must pass when fixed.
+        #[arg(long, value_name = "CMD")]
+        repro: String,
+        /// The project's test command; no test may regress.
+        #[arg(long, value_name = "CMD")]
+        test: Option<String>,
+        /// Seconds to spend before giving up (default: propose.budget_secs).
+        #[arg(long, value_name = "SECONDS")]
+        budget: Option<u64>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Ingest error events from files: Sentry event JSON (one per line, an
     /// array, or one document), OTLP/JSON logs, or Suture JSON lines.
     Ingest {
@@ -149,6 +181,10 @@ pub fn main() -> i32 {
             if let Some(ce) = e.downcast_ref::<ConfigError>() {
                 eprintln!("suture: configuration error: {ce}");
                 return 2;
+            }
+            if let Some(x) = e.downcast_ref::<propose::Exit>() {
+                eprintln!("suture: {}", x.message);
+                return x.code;
             }
             eprintln!("suture: {e:#}");
             1
@@ -213,6 +249,13 @@ fn run(cli: Cli) -> Result<()> {
                 sequential: *sequential,
                 json: *json,
             },
+        ),
+        Some(Cmd::Propose { incident, proposer, json }) => {
+            propose::propose(&loaded, &propose::ProposeArgs { incident, proposer, json: *json })
+        }
+        Some(Cmd::Fix { workspace, repro, test, budget, json }) => propose::fix(
+            &loaded,
+            &propose::FixArgs { workspace, repro, test: test.as_deref(), budget: *budget, json: *json },
         ),
         Some(Cmd::Serve { otlp }) => serve(&loaded, otlp),
         Some(Cmd::Demo { reset }) => demo_cmd(&loaded, *reset),

@@ -293,10 +293,10 @@ pub struct ProposeCfg {
     pub max_candidates: usize,
     /// Candidates validated at the same time.
     pub parallel: usize,
-    /// Measures which lines each run executes, for spectrum-based localization.
-    /// `{out}` is the coverage JSON file to write, `{cmd}` the command measured
-    /// (one argument per word). Unset means localization uses the stack only.
-    pub coverage: Vec<String>,
+    /// `coverage.py` measures which lines the failing repro and each passing
+    /// test run, for spectrum-based localization (Ochiai); empty means the
+    /// stack only.
+    pub coverage: String,
     /// A kill switch around a template's change: an expression true when the
     /// fix must be switched off, `{key}` replaced by the flag key, and the
     /// import it needs. Unset means no kill switch.
@@ -314,7 +314,7 @@ impl Default for ProposeCfg {
             budget_secs: 120,
             max_candidates: 24,
             parallel: 2,
-            coverage: Vec::new(),
+            coverage: String::new(),
             kill_switch: None,
             flag_file: None,
             openai: LlmCfg { base_url: "https://api.openai.com".into(), model: "gpt-4o-mini".into(), key_env: "OPENAI_API_KEY".into(), ..LlmCfg::default() },

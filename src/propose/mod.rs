@@ -6,4 +6,5 @@
 
 pub mod localize;
 pub mod patch;
+pub mod search;
 pub mod templates;
