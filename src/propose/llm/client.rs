@@ -81,7 +81,8 @@ impl Client {
         let mut retry = 0;
         loop {
             let mut sink = Sink { on_text: &mut *on_text, text: String::new() };
-            let failure = match self.attempt(&url, &body, &mut sink).await {
+            let outcome = self.attempt(&url, &body, &mut sink).await;
+            let failure = match outcome {
                 Ok(()) => return Ok(sink.text),
                 Err(failure) => failure,
             };
@@ -355,7 +356,9 @@ fn check_key(api: Api, cfg: &LlmCfg, key: Option<&str>) -> Result<(), String> {
         None if api == Api::Anthropic && var.is_empty() => {
             Err(format!("the Anthropic API needs a key: set {setting} to the name of the environment variable that holds it"))
         }
-        None if api == Api::Anthropic => Err(format!("the Anthropic API needs a key: the environment variable {var} ({setting}) is not set")),
+        None if api == Api::Anthropic => {
+            Err(format!("the Anthropic API needs a key: the environment variable {var} ({setting}) is not set"))
+        }
         Some(key) if HeaderValue::from_str(key).is_err() => {
             Err(format!("the API key for {} ({setting} = {var:?}) has characters an HTTP header cannot carry", api.name()))
         }

@@ -149,7 +149,7 @@ fn render_snippet(snippet: &Snippet, max_bytes: usize) -> String {
     let overhead = snippet_heading(&snippet.path, first, last, true).len() + "```\n".len() * 2 + 1;
 
     let mut body = String::new();
-    let mut shown = 0;
+    let mut shown: usize = 0;
     for (i, line) in lines.iter().enumerate() {
         let numbered = format!("{:>width$} | {line}\n", first + i);
         if shown > 0 && overhead.saturating_add(body.len() + numbered.len()) > max_bytes {
@@ -414,7 +414,8 @@ mod tests {
         assert!(user.ends_with(CLOSING));
     }
 
-    const DIFF: &str = "--- a/app/cart.py\n+++ b/app/cart.py\n@@ -1,2 +1,2 @@\n def total(n):\n-    return 1 / n\n+    return 1 / n if n else 0\n";
+    const DIFF: &str =
+        "--- a/app/cart.py\n+++ b/app/cart.py\n@@ -1,2 +1,2 @@\n def total(n):\n-    return 1 / n\n+    return 1 / n if n else 0\n";
 
     #[test]
     fn extracts_a_diff_block() {

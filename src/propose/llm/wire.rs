@@ -80,9 +80,7 @@ fn anthropic_event(event: &SseEvent) -> Result<Step, LlmError> {
     let kind = event.event.as_deref().or_else(|| value.get("type").and_then(Value::as_str)).unwrap_or("");
     match kind {
         "content_block_delta" if value["delta"]["type"] == "text_delta" => Ok(text_step(value["delta"]["text"].as_str())),
-        "content_block_start" if value["content_block"]["type"] == "text" => {
-            Ok(text_step(value["content_block"]["text"].as_str()))
-        }
+        "content_block_start" if value["content_block"]["type"] == "text" => Ok(text_step(value["content_block"]["text"].as_str())),
         "message_stop" => Ok(Step::Done),
         "error" => Err(remote_error(value.get("error").unwrap_or(&value))),
         _ => Ok(Step::Nothing),
