@@ -118,7 +118,7 @@ pub fn propose(loaded: &Loaded, args: &ProposeArgs<'_>) -> Result<()> {
         .with_context(|| format!("incident {id} has no repro spec, so no candidate can be verified"))?;
     let cfg = propose_cfg(loaded, is_demo)?;
     if args.proposer != "templates" {
-        bail!("--proposer {}: not wired yet", inert(args.proposer));
+        return propose_llm(loaded, &mut store, &setup, &spec, &id, args, &cfg);
     }
     let policy = policy(loaded)?;
     let job = Job {
@@ -129,7 +129,7 @@ pub fn propose(loaded: &Loaded, args: &ProposeArgs<'_>) -> Result<()> {
         policy: &policy,
         settings: Settings { kill_switch: cfg.kill_switch.clone() },
         flag_file: cfg.flag_file.clone(),
-        coverage: cfg.coverage == "coverage.py",
+        coverage: crate::propose::localize::wants_coverage(&cfg.coverage, &spec.command),
         budget: Duration::from_secs(cfg.budget_secs),
         max_candidates: cfg.max_candidates,
         parallel: cfg.parallel,
@@ -179,6 +179,93 @@ pub fn propose(loaded: &Loaded, args: &ProposeArgs<'_>) -> Result<()> {
         bail!("no candidate passed the gauntlet ({} tried)", found.tried.iter().filter(|t| t.stage != Stage::NotTried).count());
     }
     Ok(())
+}
+
+/// `--proposer openai|anthropic`: one reply, streamed to the terminal,
+/// checked, and verified like a template's candidate.
+fn propose_llm(
+    loaded: &Loaded,
+    store: &mut crate::store::Store,
+    setup: &crate::verify::service::Setup,
+    spec: &ReproSpec,
+    id: &str,
+    args: &ProposeArgs<'_>,
+    cfg: &ProposeCfg,
+) -> Result<()> {
+    use crate::propose::llm::{Api, Client};
+    use std::io::Write;
+    let (api, llm) = match args.proposer {
+        "openai" => (Api::OpenAi, &cfg.openai),
+        _ => (Api::Anthropic, &cfg.anthropic),
+    };
+    let client = Client::new(api, llm).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let policy = policy(loaded)?;
+    let job = Job {
+        source: &setup.source,
+        base: None,
+        under: &setup.workspaces,
+        plan: setup.plan(spec),
+        policy: &policy,
+        settings: Settings::default(),
+        flag_file: None,
+        coverage: crate::propose::localize::wants_coverage(&cfg.coverage, &spec.command),
+        budget: Duration::from_secs(cfg.budget_secs),
+        max_candidates: 1,
+        parallel: 1,
+        proposer: format!("suture/llm:{}", client.model()),
+    };
+    let title = store.incident(id)?.map(|i| i.title).unwrap_or_default();
+    let live = !args.json && std::io::stderr().is_terminal();
+    if live {
+        eprintln!("asking {} ({}) at {} for a fix of {id}", api.name(), client.model(), client.base_url());
+    }
+    let mut on_text = |t: &str| {
+        if live {
+            let mut e = std::io::stderr().lock();
+            let _ = write!(e, "{}", crate::tui::widgets::text::inert_keep_lines(t));
+            let _ = e.flush();
+        }
+    };
+    let asked = crate::propose::ask::ask(&job, &client, &title, &mut on_text).map_err(|e| anyhow::anyhow!("{}", inert(&e)))?;
+    if live {
+        eprintln!();
+    }
+    let mut patch_id = None;
+    if asked.stage == Stage::Verified
+        && !loaded.config.ui.read_only
+        && let (Some(v), Some(diff)) = (&asked.verified, &asked.diff)
+    {
+        let bot = Actor::bot(asked.proposer.clone());
+        let files = crate::verify::apply::touched_files(diff);
+        let title = format!("{} fix for {id}", asked.proposer);
+        let mut p = Patch::new(PatchKind::Code, title, diff.clone(), v.base.clone(), files, bot.clone(), Some(Actor::person(identity(loaded))), now_ms());
+        p.incident_id = Some(id.to_string());
+        p.risk = asked.assessment.as_ref().map(|a| a.risk.clone());
+        if store.patch(&p.id)?.is_none() {
+            store.add_patch(&p, now_ms())?;
+            service::start(store, &p.id, &bot)?;
+            service::finish(store, &p.id, v)?;
+        }
+        patch_id = Some(p.id);
+    }
+    if args.json {
+        let out = serde_json::json!({ "incident": id, "proposer": asked.proposer, "patch": patch_id, "asked": asked });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!("proposer    {}", asked.proposer);
+        if let Some(a) = &asked.assessment {
+            println!("risk        tier {} (score {:.2})", a.risk.tier.number(), a.risk.score);
+        }
+        println!("result      {} {}", stage_symbol(&asked.stage), inert(&stage_words(&asked.stage)));
+        if let Some(p) = &patch_id {
+            println!("patch       {p} (recorded in the store)");
+        }
+    }
+    match &asked.stage {
+        Stage::Verified => Ok(()),
+        Stage::Rejected(r) => bail!("the reply was refused: {}", inert(&r.join("; "))),
+        other => bail!("{}", inert(&stage_words(other))),
+    }
 }
 
 fn print_found(found: &Found, patch_of: &BTreeMap<String, String>) {
@@ -340,7 +427,7 @@ pub fn fix(loaded: &Loaded, args: &FixArgs<'_>) -> Result<()> {
         policy: &policy,
         settings: Settings { kill_switch: cfg.kill_switch.clone() },
         flag_file: cfg.flag_file.clone(),
-        coverage: cfg.coverage == "coverage.py",
+        coverage: crate::propose::localize::wants_coverage(&cfg.coverage, &repro),
         budget: Duration::from_secs(args.budget.unwrap_or(cfg.budget_secs)),
         max_candidates: cfg.max_candidates,
         parallel: cfg.parallel,

@@ -294,8 +294,9 @@ pub struct ProposeCfg {
     /// Candidates validated at the same time.
     pub parallel: usize,
     /// `coverage.py` measures which lines the failing repro and each passing
-    /// test run, for spectrum-based localization (Ochiai); empty means the
-    /// stack only.
+    /// test run, for spectrum-based localization (Ochiai); `auto` uses it
+    /// when the repro is a Python command and coverage.py is installed;
+    /// `none` means the stack only.
     pub coverage: String,
     /// A kill switch around a template's change: an expression true when the
     /// fix must be switched off, `{key}` replaced by the flag key, and the
@@ -314,7 +315,7 @@ impl Default for ProposeCfg {
             budget_secs: 120,
             max_candidates: 24,
             parallel: 2,
-            coverage: String::new(),
+            coverage: "auto".into(),
             kill_switch: None,
             flag_file: None,
             openai: LlmCfg { base_url: "https://api.openai.com".into(), model: "gpt-4o-mini".into(), key_env: "OPENAI_API_KEY".into(), ..LlmCfg::default() },

@@ -155,6 +155,24 @@ impl Policy {
         Ok(self)
     }
 
+    /// The rules a proposer must follow, one sentence each (for a prompt).
+    pub fn constraints(&self) -> Vec<String> {
+        let c = &self.cfg;
+        let mut out = vec![
+            format!("Change at most {} lines in at most {} files.", c.max_changed_lines, c.max_files),
+            format!("Only change files matching: {}.", c.allow_paths.join(", ")),
+            "Add no dependencies: do not change dependency manifests or lockfiles.".to_string(),
+            "Do not change public interfaces or schemas.".to_string(),
+        ];
+        if !c.forbid_paths.is_empty() {
+            out.push(format!("Never change: {}.", c.forbid_paths.join(", ")));
+        }
+        if !c.forbidden_apis.is_empty() {
+            out.push("Do not add shell-outs, eval/exec, dynamic imports, unpickling or unsafe code.".to_string());
+        }
+        out
+    }
+
     /// Assesses a patch: every rejection reason, and the risk and tier.
     pub fn assess(&self, s: &Subject<'_>) -> Result<Assessment, String> {
         let mut rejections = Vec::new();

@@ -141,7 +141,7 @@ pub fn combine(stack: &[Suspect], spectrum: Option<&Spectrum>, limit: usize) -> 
 /// command once with per-test contexts. Both commands must start with
 /// `python3` (or `python`); each runs in the sandbox in `workspace`.
 pub fn coverage_py(workspace: &Path, failing: &[String], tests: &[String], env: &BTreeMap<String, String>) -> Result<Spectrum, String> {
-    let scratch = tempfile::Builder::new().prefix("suture-cov-").tempdir().map_err(|e| format!("coverage: {e}"))?;
+    let scratch = Scratch::new()?;
     let rc = scratch.path().join("coveragerc");
     std::fs::write(&rc, "[run]\ndynamic_context = test_function\n").map_err(|e| format!("coverage: {e}"))?;
     let fail_data = scratch.path().join("fail.cov");
@@ -151,6 +151,47 @@ pub fn coverage_py(workspace: &Path, failing: &[String], tests: &[String], env: 
     let fail_json = export(workspace, &fail_data, &scratch.path().join("fail.json"), env)?;
     let pass_json = export(workspace, &pass_data, &scratch.path().join("pass.json"), env)?;
     spectrum_from(&fail_json, &pass_json, workspace)
+}
+
+/// A scratch directory removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Scratch, String> {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!("suture-cov-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("coverage: {}: {e}", dir.display()))?;
+        Ok(Scratch(dir))
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Whether `[propose] coverage` asks for coverage.py for this repro: always
+/// for `coverage.py`, and for `auto` when the repro is a Python command and
+/// `python3 -m coverage` is installed.
+pub fn wants_coverage(setting: &str, repro: &[String]) -> bool {
+    match setting {
+        "coverage.py" => true,
+        "auto" => {
+            python_args(repro).is_ok()
+                && std::process::Command::new("python3")
+                    .args(["-c", "import coverage"])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+        }
+        _ => false,
+    }
 }
 
 fn python_args(argv: &[String]) -> Result<&[String], String> {

@@ -4,6 +4,7 @@
 //! - [`localize`]: suspicious lines from the stack and, with coverage, Ochiai.
 //! - [`templates`]: repair templates on tree-sitter syntax trees (Python, JavaScript).
 
+pub mod ask;
 pub mod llm;
 pub mod localize;
 pub mod patch;

@@ -119,10 +119,20 @@ pub fn clears(report: &VerificationReport) -> bool {
     report.proves_fix() && !report.has_failures() && !report.is_flaky()
 }
 
-/// Runs the search. `Err` only when it cannot start: the base workspace
-/// cannot be made, or the repro does not fail on the base.
-pub fn run(job: &Job<'_>, progress: &(dyn Fn(Progress) + Sync)) -> Result<Found, String> {
-    let started = Instant::now();
+/// The failure on the base, localized.
+pub struct Localized {
+    pub failure: localize::Failure,
+    pub suspects: Vec<Suspect>,
+    /// The repro's output on the base (stdout, then stderr).
+    pub output: String,
+    pub notes: Vec<String>,
+    /// The base workspace (removed when dropped).
+    pub base_ws: Workspace,
+}
+
+/// Runs the repro on the base and localizes the failure. `Err` when the
+/// base workspace cannot be made or the repro passes there.
+pub fn localize(job: &Job<'_>) -> Result<Localized, String> {
     let base_ws = Workspace::create(job.source, job.base, job.under).map_err(|e| format!("making the base workspace: {e}"))?;
     let spec = &job.plan.spec;
     let judged = crate::repro::runner::run_once(spec, base_ws.path(), &job.plan.opts, &mut |_, _| {});
@@ -156,6 +166,15 @@ pub fn run(job: &Job<'_>, progress: &(dyn Fn(Progress) + Sync)) -> Result<Found,
     if suspects.is_empty() {
         notes.push("the failure's traceback names no file in the tree, so nothing could be localized".into());
     }
+    Ok(Localized { failure, suspects, output, notes, base_ws })
+}
+
+/// Runs the search. `Err` only when it cannot start: the base workspace
+/// cannot be made, or the repro does not fail on the base.
+pub fn run(job: &Job<'_>, progress: &(dyn Fn(Progress) + Sync)) -> Result<Found, String> {
+    let started = Instant::now();
+    let Localized { failure, suspects, notes, base_ws, .. } = localize(job)?;
+    let spec = &job.plan.spec;
     let tfail = templates::Failure { exception: failure.exception.clone(), message: failure.message.clone() };
     let mut candidates = templates::generate(base_ws.path(), &suspects, &tfail, &job.settings);
     if let Some(ff) = &job.flag_file {
@@ -167,8 +186,16 @@ pub fn run(job: &Job<'_>, progress: &(dyn Fn(Progress) + Sync)) -> Result<Found,
     let innermost = suspects.first().cloned();
     let mut tried: Vec<Tried> = Vec::new();
     let mut queue = VecDeque::new();
+    let guarded = guarded_paths(job);
     for c in candidates {
-        let assessment = assess(job, &c, innermost.as_ref(), base_ws.path());
+        let assessment = assess(job, &c, innermost.as_ref(), base_ws.path()).map(|mut a| {
+            for p in crate::verify::apply::touched_files(&c.diff) {
+                if guarded.iter().any(|g| g == &p) || is_test_path(&p) {
+                    a.rejections.push(format!("{p}: changes the repro or a test, which would only hide the failure"));
+                }
+            }
+            a
+        });
         let stage = match &assessment {
             Ok(a) if !a.allowed() => Some(Stage::Rejected(a.rejections.clone())),
             Err(e) => Some(Stage::Rejected(vec![e.clone()])),
@@ -206,7 +233,7 @@ pub fn run(job: &Job<'_>, progress: &(dyn Fn(Progress) + Sync)) -> Result<Found,
                     let Some(idx) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else { break };
                     let c = &snapshot[idx];
                     progress(Progress::Trying { id: c.id.clone(), title: c.title.clone() });
-                    let (stage, verified) = validate(job, spec, c);
+                    let (stage, verified) = validate(job, spec, &c.diff);
                     progress(Progress::Done { id: c.id.clone(), stage: stage.clone() });
                     results.lock().unwrap_or_else(|e| e.into_inner()).push((idx, stage, verified, started.elapsed().as_millis() as u64));
                 }
@@ -232,6 +259,25 @@ pub fn run(job: &Job<'_>, progress: &(dyn Fn(Progress) + Sync)) -> Result<Found,
     let stopped = stopped.into_inner().unwrap_or_else(|e| e.into_inner());
     let stopped = stopped.filter(|_| tried.iter().any(|t| t.stage == Stage::NotTried));
     Ok(Found { failure, suspects, tried, verified, first_verified_ms, elapsed_ms: started.elapsed().as_millis() as u64, stopped, notes })
+}
+
+/// Files the repro command names (its script, its case file): a candidate
+/// must not pass by editing them. (Its other fixtures, such as the flag
+/// file, are the service's own configuration and may be patched.)
+fn guarded_paths(job: &Job<'_>) -> Vec<String> {
+    let spec = &job.plan.spec;
+    spec.command.iter().filter(|a| job.source.join(a).is_file()).map(|a| a.trim_start_matches("./").to_string()).collect()
+}
+
+/// Test files by the common conventions (`tests/`, `test_*.py`, `*_test.go`, `*.test.js`).
+pub fn is_test_path(p: &str) -> bool {
+    let name = p.rsplit('/').next().unwrap_or(p);
+    p.split('/').any(|c| matches!(c, "tests" | "test" | "__tests__" | "spec"))
+        || name.starts_with("test_")
+        || name.ends_with("_test.py")
+        || name.ends_with("_test.go")
+        || name.contains(".test.")
+        || name.contains(".spec.")
 }
 
 fn assess(job: &Job<'_>, c: &Candidate, innermost: Option<&Suspect>, root: &Path) -> Result<Assessment, String> {
@@ -270,13 +316,13 @@ fn same_function(root: &Path, path: &str, a: usize, b: usize) -> bool {
     def_above(a) == def_above(b)
 }
 
-/// The cheap check, then the gauntlet.
-fn validate(job: &Job<'_>, spec: &ReproSpec, c: &Candidate) -> (Stage, Option<verify::Verified>) {
+/// The cheap check (the repro, once), then the gauntlet.
+pub fn validate(job: &Job<'_>, spec: &ReproSpec, diff: &str) -> (Stage, Option<verify::Verified>) {
     let ws = match Workspace::create(job.source, job.base, job.under) {
         Ok(ws) => ws,
         Err(e) => return (Stage::GauntletFailed(format!("making a workspace: {e}")), None),
     };
-    if let Err(e) = verify::apply::apply(ws.path(), &c.diff) {
+    if let Err(e) = verify::apply::apply(ws.path(), diff) {
         return (Stage::ReproStillFails(e), None);
     }
     let judged = crate::repro::runner::run_once(spec, ws.path(), &job.plan.opts, &mut |_, _| {});
@@ -284,7 +330,7 @@ fn validate(job: &Job<'_>, spec: &ReproSpec, c: &Candidate) -> (Stage, Option<ve
     if judged.verdict != ReproVerdict::Passed {
         return (Stage::ReproStillFails(judged.reason), None);
     }
-    match verify::run(&job.plan, job.source, job.base, &c.diff, job.under, &|_| {}) {
+    match verify::run(&job.plan, job.source, job.base, diff, job.under, &|_| {}) {
         Err(e) => (Stage::GauntletFailed(e), None),
         Ok(v) => {
             let stage = if clears(&v.report) {

@@ -60,6 +60,11 @@ impl Client {
         &self.cfg.base_url
     }
 
+    /// Bytes of code the prompt may carry (`context_bytes`).
+    pub fn context_bytes(&self) -> usize {
+        self.cfg.context_bytes
+    }
+
     pub fn has_key(&self) -> bool {
         self.key.is_some()
     }

@@ -117,3 +117,8 @@ mod tests {
         assert_eq!(clip("abc", 4), "abc");
     }
 }
+
+/// Like [`inert`], but keeps newlines (for streamed text printed as it comes).
+pub fn inert_keep_lines(s: &str) -> String {
+    s.split('\n').map(|l| inert(l).into_owned()).collect::<Vec<_>>().join("\n")
+}
