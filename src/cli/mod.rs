@@ -253,10 +253,9 @@ fn run(cli: Cli) -> Result<()> {
         Some(Cmd::Propose { incident, proposer, json }) => {
             propose::propose(&loaded, &propose::ProposeArgs { incident, proposer, json: *json })
         }
-        Some(Cmd::Fix { workspace, repro, test, budget, json }) => propose::fix(
-            &loaded,
-            &propose::FixArgs { workspace, repro, test: test.as_deref(), budget: *budget, json: *json },
-        ),
+        Some(Cmd::Fix { workspace, repro, test, budget, json }) => {
+            propose::fix(&loaded, &propose::FixArgs { workspace, repro, test: test.as_deref(), budget: *budget, json: *json })
+        }
         Some(Cmd::Serve { otlp }) => serve(&loaded, otlp),
         Some(Cmd::Demo { reset }) => demo_cmd(&loaded, *reset),
         Some(Cmd::Screenshots { out }) => screenshots(&loaded, out),

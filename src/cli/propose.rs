@@ -149,7 +149,16 @@ pub fn propose(loaded: &Loaded, args: &ProposeArgs<'_>) -> Result<()> {
             let c = &t.candidate;
             let kind = if c.class == Class::ConfigFlag { PatchKind::FlagFlip } else { PatchKind::Code };
             let files = crate::verify::apply::touched_files(&c.diff);
-            let mut p = Patch::new(kind, c.title.clone(), c.diff.clone(), base.clone(), files, Actor::bot("suture/templates"), Some(me.clone()), now_ms());
+            let mut p = Patch::new(
+                kind,
+                c.title.clone(),
+                c.diff.clone(),
+                base.clone(),
+                files,
+                Actor::bot("suture/templates"),
+                Some(me.clone()),
+                now_ms(),
+            );
             p.incident_id = Some(id.clone());
             p.risk = t.assessment.as_ref().map(|a| a.risk.clone());
             if store.patch(&p.id)?.is_none() {
@@ -238,7 +247,16 @@ fn propose_llm(
         let bot = Actor::bot(asked.proposer.clone());
         let files = crate::verify::apply::touched_files(diff);
         let title = format!("{} fix for {id}", asked.proposer);
-        let mut p = Patch::new(PatchKind::Code, title, diff.clone(), v.base.clone(), files, bot.clone(), Some(Actor::person(identity(loaded))), now_ms());
+        let mut p = Patch::new(
+            PatchKind::Code,
+            title,
+            diff.clone(),
+            v.base.clone(),
+            files,
+            bot.clone(),
+            Some(Actor::person(identity(loaded))),
+            now_ms(),
+        );
         p.incident_id = Some(id.to_string());
         p.risk = asked.assessment.as_ref().map(|a| a.risk.clone());
         if store.patch(&p.id)?.is_none() {

@@ -22,8 +22,8 @@ use thiserror::Error;
 use toml::{Table, Value};
 
 pub use schema::{CheckCfg, PerfCfg, RegressionCfg, TestsCfg, VerifyCfg};
-pub use schema::{CriticalCfg, KillSwitchCfg, LlmCfg, PolicyCfg, ProposeCfg};
 pub use schema::{ColorMode, Config, Demo, FingerprintRule, Identity, IngestCfg, RuleMatch, Slo, SourceCfg, StoreCfg, Triage, Ui};
+pub use schema::{CriticalCfg, KillSwitchCfg, LlmCfg, PolicyCfg, ProposeCfg};
 
 /// Environment variables read by the CLI itself rather than mapped to keys.
 pub const RESERVED_ENV: &[&str] = &["SUTURE_CONFIG", "SUTURE_LOG", "SUTURE_STORE", "SUTURE_TEST_PANIC"];

@@ -265,7 +265,12 @@ impl Default for PolicyCfg {
                 "**/pnpm-lock.yaml",
             ]),
             interface_paths: s(&["**/*.proto", "**/openapi*.yaml", "**/openapi*.json", "**/schema*.sql", "**/*.graphql"]),
-            risky_apis: s(&[r"\b(lock|Lock|mutex|Mutex)\b", r"\b(commit|rollback|transaction)\b", r"\b(delete|DELETE|remove|drop|DROP)\b", r"\b(charge|refund|payment)\w*"]),
+            risky_apis: s(&[
+                r"\b(lock|Lock|mutex|Mutex)\b",
+                r"\b(commit|rollback|transaction)\b",
+                r"\b(delete|DELETE|remove|drop|DROP)\b",
+                r"\b(charge|refund|payment)\w*",
+            ]),
             tier3_classes: s(&["config-flag", "null-guard", "bounds-guard"]),
             llm_max_tier: 1,
             critical: vec![CriticalCfg { paths: s(&["**/payments/**", "**/billing/**", "**/auth/**"]), max_tier: 1 }],
@@ -318,7 +323,12 @@ impl Default for ProposeCfg {
             coverage: "auto".into(),
             kill_switch: None,
             flag_file: None,
-            openai: LlmCfg { base_url: "https://api.openai.com".into(), model: "gpt-4o-mini".into(), key_env: "OPENAI_API_KEY".into(), ..LlmCfg::default() },
+            openai: LlmCfg {
+                base_url: "https://api.openai.com".into(),
+                model: "gpt-4o-mini".into(),
+                key_env: "OPENAI_API_KEY".into(),
+                ..LlmCfg::default()
+            },
             anthropic: LlmCfg {
                 base_url: "https://api.anthropic.com".into(),
                 model: "claude-sonnet-4-5".into(),
@@ -359,7 +369,15 @@ pub struct LlmCfg {
 
 impl Default for LlmCfg {
     fn default() -> LlmCfg {
-        LlmCfg { base_url: String::new(), model: String::new(), key_env: String::new(), timeout_secs: 120, retries: 3, max_tokens: 4096, context_bytes: 12_000 }
+        LlmCfg {
+            base_url: String::new(),
+            model: String::new(),
+            key_env: String::new(),
+            timeout_secs: 120,
+            retries: 3,
+            max_tokens: 4096,
+            context_bytes: 12_000,
+        }
     }
 }
 

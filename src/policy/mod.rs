@@ -262,7 +262,13 @@ impl Policy {
         reasons.push(format!("+{size:.2} size: {changed} changed line(s) in {files} file(s)"));
         let mut risky: f64 = 0.0;
         for re in &self.risky_apis {
-            let hit = s.diff.files.iter().flat_map(|f| &f.hunks).flat_map(|h| &h.lines).find(|l| !matches!(l, Line::Context(_)) && re.is_match(l.text()));
+            let hit = s
+                .diff
+                .files
+                .iter()
+                .flat_map(|f| &f.hunks)
+                .flat_map(|h| &h.lines)
+                .find(|l| !matches!(l, Line::Context(_)) && re.is_match(l.text()));
             if let Some(l) = hit {
                 risky += 0.15;
                 reasons.push(format!("+0.15 touches a risky API ({}): `{}`", re.as_str(), l.text().trim().escape_debug()));
@@ -322,9 +328,14 @@ fn rego_input(s: &Subject<'_>, rejections: &[String], score: f64, tier: Tier, re
         .files
         .iter()
         .map(|f| {
-            let added: Vec<&str> = f.hunks.iter().flat_map(|h| &h.lines).filter_map(|l| if let Line::Add(t) = l { Some(t.as_str()) } else { None }).collect();
-            let removed: Vec<&str> =
-                f.hunks.iter().flat_map(|h| &h.lines).filter_map(|l| if let Line::Remove(t) = l { Some(t.as_str()) } else { None }).collect();
+            let added: Vec<&str> =
+                f.hunks.iter().flat_map(|h| &h.lines).filter_map(|l| if let Line::Add(t) = l { Some(t.as_str()) } else { None }).collect();
+            let removed: Vec<&str> = f
+                .hunks
+                .iter()
+                .flat_map(|h| &h.lines)
+                .filter_map(|l| if let Line::Remove(t) = l { Some(t.as_str()) } else { None })
+                .collect();
             serde_json::json!({
                 "path": f.path(),
                 "new": f.is_new(),

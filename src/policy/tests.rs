@@ -4,7 +4,14 @@ use crate::config::PolicyCfg;
 const GUARD: &str = "--- a/app/pricing.py\n+++ b/app/pricing.py\n@@ -33,2 +33,4 @@ def subtotal(lines):\n def apply_discount(order, amount):\n     discount = lookup_discount(order.get(\"discount_code\"))\n+    if discount is None:\n+        return amount\n";
 
 fn subject<'a>(diff: &'a Diff, class: Option<&'a str>) -> Subject<'a> {
-    Subject { diff, failure_class: class, proposer: "suture/templates", from_llm: false, locality: Locality::SameFunction, coverage: Some(1.0) }
+    Subject {
+        diff,
+        failure_class: class,
+        proposer: "suture/templates",
+        from_llm: false,
+        locality: Locality::SameFunction,
+        coverage: Some(1.0),
+    }
 }
 
 fn policy() -> Policy {
@@ -68,7 +75,10 @@ fn a_critical_path_caps_the_tier() {
 
 #[test]
 fn risky_apis_size_and_unknown_coverage_raise_the_score() {
-    let d = Diff::parse("--- a/app/x.py\n+++ b/app/x.py\n@@ -1 +1,8 @@\n a\n+with lock:\n+    b\n+    c\n+    d\n+    e\n+    f\n+    db.commit()\n").unwrap();
+    let d = Diff::parse(
+        "--- a/app/x.py\n+++ b/app/x.py\n@@ -1 +1,8 @@\n a\n+with lock:\n+    b\n+    c\n+    d\n+    e\n+    f\n+    db.commit()\n",
+    )
+    .unwrap();
     let mut s = subject(&d, Some("null-guard"));
     s.coverage = None;
     s.locality = Locality::OtherFiles;
@@ -119,5 +129,7 @@ fn bad_policies_are_clear_errors() {
     assert!(Policy::new(&cfg, std::path::Path::new("/nonexistent")).err().unwrap().contains("missing.rego"));
     let p = policy().with_rego(&[("t.rego".into(), "package suture\ntier := 7".into())]).unwrap();
     let d = Diff::parse(GUARD).unwrap();
-    assert!(p.assess(&subject(&d, None)).unwrap_err().contains("out of range") || p.assess(&subject(&d, None)).unwrap_err().contains("0-3"));
+    assert!(
+        p.assess(&subject(&d, None)).unwrap_err().contains("out of range") || p.assess(&subject(&d, None)).unwrap_err().contains("0-3")
+    );
 }

@@ -64,8 +64,11 @@ pub fn ask(job: &Job<'_>, client: &Client, title: &str, on_text: &mut (dyn FnMut
         constraints: job.policy.constraints(),
     };
     let prompt = prompt::build(&ctx, client.context_bytes());
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("starting the HTTP runtime: {e}"))?;
-    let reply = runtime.block_on(client.complete(&prompt, on_text)).map_err(|e| format!("{} at {}: {e}", client.api().name(), client.base_url()))?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| format!("starting the HTTP runtime: {e}"))?;
+    let reply = runtime
+        .block_on(client.complete(&prompt, on_text))
+        .map_err(|e| format!("{} at {}: {e}", client.api().name(), client.base_url()))?;
     let proposer = format!("suture/llm:{}", client.model());
     let mut asked = Asked {
         proposer: proposer.clone(),
@@ -98,8 +101,14 @@ pub fn ask(job: &Job<'_>, client: &Client, title: &str, on_text: &mut (dyn FnMut
         Some(s) if parsed.paths().iter().all(|p| p == &s.path) => Locality::SameFile,
         Some(_) => Locality::OtherFiles,
     };
-    let assessment =
-        job.policy.assess(&Subject { diff: &parsed, failure_class: None, proposer: &proposer, from_llm: true, locality, coverage: None })?;
+    let assessment = job.policy.assess(&Subject {
+        diff: &parsed,
+        failure_class: None,
+        proposer: &proposer,
+        from_llm: true,
+        locality,
+        coverage: None,
+    })?;
     reasons.extend(assessment.rejections.iter().cloned());
     asked.assessment = Some(assessment);
     if !reasons.is_empty() {

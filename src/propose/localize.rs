@@ -78,11 +78,8 @@ pub fn from_trace(output: &str, root: &Path) -> Failure {
 /// that is not a library's.
 fn relative(raw: &str, root: &Path, canon: &Path) -> Option<String> {
     let p = Path::new(raw);
-    let rel: PathBuf = if p.is_absolute() {
-        p.strip_prefix(canon).or_else(|_| p.strip_prefix(root)).ok()?.to_path_buf()
-    } else {
-        p.to_path_buf()
-    };
+    let rel: PathBuf =
+        if p.is_absolute() { p.strip_prefix(canon).or_else(|_| p.strip_prefix(root)).ok()?.to_path_buf() } else { p.to_path_buf() };
     let s = rel.to_str()?.trim_start_matches("./").to_string();
     if s.contains("site-packages/") || s.contains("node_modules/") || s.starts_with("node:") || s.starts_with('<') {
         return None;
@@ -130,7 +127,13 @@ pub fn combine(stack: &[Suspect], spectrum: Option<&Spectrum>, limit: usize) -> 
             continue;
         }
         let o = sp.ochiai(path, *line);
-        out.push(Suspect { path: path.clone(), line: *line, function: None, score: 0.3 * o, why: format!("run by the failure; Ochiai {o:.2}") });
+        out.push(Suspect {
+            path: path.clone(),
+            line: *line,
+            function: None,
+            score: 0.3 * o,
+            why: format!("run by the failure; Ochiai {o:.2}"),
+        });
     }
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.path.cmp(&b.path)).then(a.line.cmp(&b.line)));
     out.truncate(limit);
@@ -246,7 +249,8 @@ fn export(ws: &Path, data: &Path, json: &Path, env: &BTreeMap<String, String>) -
 /// and, with `--show-contexts`, `files.<path>.contexts.<line>`).
 pub fn spectrum_from(fail: &serde_json::Value, pass: &serde_json::Value, root: &Path) -> Result<Spectrum, String> {
     let canon = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-    let files = |v: &serde_json::Value| v.get("files").and_then(|f| f.as_object()).cloned().ok_or("coverage json without `files`".to_string());
+    let files =
+        |v: &serde_json::Value| v.get("files").and_then(|f| f.as_object()).cloned().ok_or("coverage json without `files`".to_string());
     let mut sp = Spectrum::default();
     for (path, data) in files(fail)? {
         let Some(rel) = relative(&path, root, &canon) else { continue };
@@ -262,7 +266,8 @@ pub fn spectrum_from(fail: &serde_json::Value, pass: &serde_json::Value, root: &
         let Some(ctx) = data.get("contexts").and_then(|c| c.as_object()) else { continue };
         for (line, names) in ctx {
             let Ok(n) = line.parse::<usize>() else { continue };
-            let names: BTreeSet<&str> = names.as_array().into_iter().flatten().filter_map(|s| s.as_str()).filter(|s| !s.is_empty()).collect();
+            let names: BTreeSet<&str> =
+                names.as_array().into_iter().flatten().filter_map(|s| s.as_str()).filter(|s| !s.is_empty()).collect();
             if !names.is_empty() {
                 sp.passing.insert((rel.clone(), n), names.len());
                 tests.extend(names.into_iter().map(str::to_string));

@@ -486,7 +486,10 @@ pub fn apply_text(original: &str, file: &FileDiff) -> Result<(String, Vec<Placem
         }
         let Some((replace_from, skip_front, skip_back, fuzz)) = found else {
             let what = if old.is_empty() { "its position".to_string() } else { format!("{} line(s) of context and removals", old.len()) };
-            return Err(fail(format!("does not apply: {what} not found near line {} (even ignoring {MAX_FUZZ} context lines)", hunk.old_start)));
+            return Err(fail(format!(
+                "does not apply: {what} not found near line {} (even ignoring {MAX_FUZZ} context lines)",
+                hunk.old_start
+            )));
         };
         // With fuzz, the ignored context lines stay as the file has them.
         let start = replace_from.saturating_sub(skip_front);
@@ -657,9 +660,8 @@ pub fn apply_tree(root: &Path, diff: &Diff) -> Result<Applied, TreeError> {
         } else {
             let source = root.join(file.old_path.as_deref().unwrap_or(&path));
             match std::fs::read(&source) {
-                Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
-                    TreeError::Apply(ApplyError { path: path.clone(), hunk: 0, message: "is not UTF-8 text".into() })
-                })?,
+                Ok(bytes) => String::from_utf8(bytes)
+                    .map_err(|_| TreeError::Apply(ApplyError { path: path.clone(), hunk: 0, message: "is not UTF-8 text".into() }))?,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     return Err(TreeError::Apply(ApplyError { path, hunk: 0, message: "does not exist in the tree".into() }));
                 }
@@ -695,10 +697,8 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let mode = std::fs::metadata(path).ok().map(|m| m.permissions());
-    let tmp = path.with_file_name(format!(
-        ".{}.suture-tmp",
-        path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
-    ));
+    let tmp =
+        path.with_file_name(format!(".{}.suture-tmp", path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()));
     std::fs::write(&tmp, bytes)?;
     if let Some(perm) = mode {
         std::fs::set_permissions(&tmp, perm)?;
@@ -826,13 +826,9 @@ mod tests {
 
     #[test]
     fn unsafe_paths_are_refused() {
-        for (p, why) in [
-            ("/etc/passwd", "absolute"),
-            ("../x", ".."),
-            ("a/../../x", ".."),
-            (".git/config", ".git"),
-            ("a\u{1b}[2J", "control"),
-        ] {
+        for (p, why) in
+            [("/etc/passwd", "absolute"), ("../x", ".."), ("a/../../x", ".."), (".git/config", ".git"), ("a\u{1b}[2J", "control")]
+        {
             assert!(check_path_text(p).unwrap_err().contains(why), "{p}");
         }
         assert!(check_path_text("app/pricing.py").is_ok());

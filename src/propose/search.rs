@@ -113,6 +113,9 @@ pub enum Progress {
     Done { id: String, stage: Stage },
 }
 
+/// One validated candidate: its index, stage, gauntlet result and when.
+type Outcome = (usize, Stage, Option<verify::Verified>, u64);
+
 /// Whether a report clears every step: the repro proven fixed, nothing
 /// failed, nothing flaky.
 pub fn clears(report: &VerificationReport) -> bool {
@@ -139,7 +142,11 @@ pub fn localize(job: &Job<'_>) -> Result<Localized, String> {
     if judged.verdict == ReproVerdict::Passed {
         return Err(format!("the repro `{}` passes on the base: there is nothing to fix", spec.command.join(" ")));
     }
-    let output = format!("{}\n{}", judged.outcome.text(crate::repro::sandbox::Stream::Stdout), judged.outcome.text(crate::repro::sandbox::Stream::Stderr));
+    let output = format!(
+        "{}\n{}",
+        judged.outcome.text(crate::repro::sandbox::Stream::Stdout),
+        judged.outcome.text(crate::repro::sandbox::Stream::Stderr)
+    );
     let failure = localize::from_trace(&output, base_ws.path());
     let mut notes = Vec::new();
     if judged.verdict != ReproVerdict::Reproduced {
@@ -219,7 +226,7 @@ pub fn run(job: &Job<'_>, progress: &(dyn Fn(Progress) + Sync)) -> Result<Found,
     drop(base_ws);
 
     let queue = Mutex::new(queue);
-    let results: Mutex<Vec<(usize, Stage, Option<verify::Verified>, u64)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<Outcome>> = Mutex::new(Vec::new());
     let stopped: Mutex<Option<String>> = Mutex::new(None);
     let snapshot: Vec<Candidate> = tried.iter().map(|t| t.candidate.clone()).collect();
     std::thread::scope(|scope| {
@@ -227,7 +234,8 @@ pub fn run(job: &Job<'_>, progress: &(dyn Fn(Progress) + Sync)) -> Result<Found,
             scope.spawn(|| {
                 loop {
                     if started.elapsed() >= job.budget {
-                        *stopped.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!("the time budget of {} s ran out", job.budget.as_secs()));
+                        *stopped.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(format!("the time budget of {} s ran out", job.budget.as_secs()));
                         break;
                     }
                     let Some(idx) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else { break };

@@ -21,7 +21,7 @@ pub fn candidates(root: &Path, suspects: &[Suspect], flag_file: &str, failure: &
         let Some(lang) = Lang::for_path(&s.path) else { continue };
         let Ok(src) = std::fs::read_to_string(root.join(&s.path)) else { continue };
         let Some(tree) = super::parse(lang, &src) else { continue };
-        for key in gating_keys(lang, tree.root_node(), &src, s.line) {
+        for key in gating_keys(tree.root_node(), &src, s.line) {
             let Some(def) = defs.get(&key) else { continue };
             if def.get("state").and_then(|v| v.as_str()) != Some("ENABLED") || out.iter().any(|c| c.title.contains(&format!("`{key}`"))) {
                 continue;
@@ -47,25 +47,24 @@ pub fn candidates(root: &Path, suspects: &[Suspect], flag_file: &str, failure: &
 
 /// Flag keys named by string literals in the conditions of the `if`s whose
 /// taken branch holds `line`.
-fn gating_keys(lang: Lang, root: Node<'_>, src: &str, line: usize) -> Vec<String> {
+fn gating_keys(root: Node<'_>, src: &str, line: usize) -> Vec<String> {
     let row = line.saturating_sub(1);
     let point = tree_sitter::Point { row, column: src.lines().nth(row).map_or(0, |l| l.len() - l.trim_start().len()) };
     let Some(mut n) = root.descendant_for_point_range(point, point) else { return Vec::new() };
     let mut keys = Vec::new();
-    loop {
-        let Some(parent) = n.parent() else { break };
+    while let Some(parent) = n.parent() {
         if parent.kind() == "if_statement"
             && let (Some(cond), Some(then)) = (parent.child_by_field_name("condition"), parent.child_by_field_name("consequence"))
             && then.id() == n.id()
         {
-            strings(lang, cond, src, &mut keys);
+            strings(cond, src, &mut keys);
         }
         n = parent;
     }
     keys
 }
 
-fn strings(lang: Lang, n: Node<'_>, src: &str, out: &mut Vec<String>) {
+fn strings(n: Node<'_>, src: &str, out: &mut Vec<String>) {
     if n.kind() == "string" {
         let t = &src[n.byte_range()];
         let t = t.trim_matches(|c| c == '"' || c == '\'' || c == '`');
@@ -76,7 +75,7 @@ fn strings(lang: Lang, n: Node<'_>, src: &str, out: &mut Vec<String>) {
     }
     let mut cursor = n.walk();
     for c in n.children(&mut cursor) {
-        strings(lang, c, src, out);
+        strings(c, src, out);
     }
 }
 

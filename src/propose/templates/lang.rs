@@ -34,9 +34,12 @@ impl Lang {
 
     pub fn is_statement(self, kind: &str) -> bool {
         match self {
-            Lang::Python => kind.ends_with("_statement") || matches!(kind, "function_definition" | "class_definition" | "decorated_definition"),
+            Lang::Python => {
+                kind.ends_with("_statement") || matches!(kind, "function_definition" | "class_definition" | "decorated_definition")
+            }
             Lang::JavaScript => {
-                kind.ends_with("_statement") || matches!(kind, "lexical_declaration" | "variable_declaration" | "function_declaration" | "class_declaration")
+                kind.ends_with("_statement")
+                    || matches!(kind, "lexical_declaration" | "variable_declaration" | "function_declaration" | "class_declaration")
             }
         }
     }
@@ -102,7 +105,14 @@ impl Lang {
         match self {
             Lang::Python => matches!(kind, "function_definition" | "lambda"),
             Lang::JavaScript => {
-                matches!(kind, "function_declaration" | "function_expression" | "arrow_function" | "method_definition" | "generator_function_declaration")
+                matches!(
+                    kind,
+                    "function_declaration"
+                        | "function_expression"
+                        | "arrow_function"
+                        | "method_definition"
+                        | "generator_function_declaration"
+                )
             }
         }
     }
@@ -158,9 +168,15 @@ impl Lang {
         for (i, n) in root.named_children(&mut cursor).enumerate() {
             let is_import = match self {
                 Lang::Python => matches!(n.kind(), "import_statement" | "import_from_statement" | "future_import_statement"),
-                Lang::JavaScript => matches!(n.kind(), "import_statement") || (n.kind().ends_with("declaration") && src[n.byte_range()].contains("require(")),
+                Lang::JavaScript => {
+                    matches!(n.kind(), "import_statement")
+                        || (n.kind().ends_with("declaration") && src[n.byte_range()].contains("require("))
+                }
             };
-            let docstring = self == Lang::Python && i == 0 && n.kind() == "expression_statement" && n.named_child(0).is_some_and(|c| c.kind() == "string");
+            let docstring = self == Lang::Python
+                && i == 0
+                && n.kind() == "expression_statement"
+                && n.named_child(0).is_some_and(|c| c.kind() == "string");
             if is_import || (docstring && after.is_none()) {
                 after = Some(n.end_byte());
             }
@@ -260,7 +276,10 @@ impl Lang {
         match self {
             Lang::Python => matches!(kind, "identifier" | "integer" | "call" | "attribute" | "subscript" | "parenthesized_expression"),
             Lang::JavaScript => {
-                matches!(kind, "identifier" | "number" | "call_expression" | "member_expression" | "subscript_expression" | "parenthesized_expression")
+                matches!(
+                    kind,
+                    "identifier" | "number" | "call_expression" | "member_expression" | "subscript_expression" | "parenthesized_expression"
+                )
             }
         }
     }
@@ -268,7 +287,9 @@ impl Lang {
     fn is_literal_non_int(self, n: Node<'_>) -> bool {
         match self {
             Lang::Python => matches!(n.kind(), "string" | "none" | "true" | "false" | "float" | "list" | "dictionary" | "tuple" | "set"),
-            Lang::JavaScript => matches!(n.kind(), "string" | "template_string" | "null" | "undefined" | "true" | "false" | "array" | "object"),
+            Lang::JavaScript => {
+                matches!(n.kind(), "string" | "template_string" | "null" | "undefined" | "true" | "false" | "array" | "object")
+            }
         }
     }
 
@@ -297,12 +318,13 @@ impl Lang {
                 }
             }
             (Lang::Python, "call") => {
-                if let (Some(f), Some(args)) = (n.child_by_field_name("function"), n.child_by_field_name("arguments")) {
-                    if f.kind() == "identifier" && &src[f.byte_range()] == "range" {
-                        let mut cursor = args.walk();
-                        for a in args.named_children(&mut cursor) {
-                            add(Some(a));
-                        }
+                if let (Some(f), Some(args)) = (n.child_by_field_name("function"), n.child_by_field_name("arguments"))
+                    && f.kind() == "identifier"
+                    && &src[f.byte_range()] == "range"
+                {
+                    let mut cursor = args.walk();
+                    for a in args.named_children(&mut cursor) {
+                        add(Some(a));
                     }
                 }
             }
@@ -380,7 +402,9 @@ impl Lang {
         match (self, n.kind()) {
             (Lang::Python, "if_statement" | "elif_clause" | "while_statement") => n.child_by_field_name("condition"),
             (Lang::Python, "conditional_expression") => n.named_child(1),
-            (Lang::JavaScript, "if_statement" | "while_statement" | "do_statement" | "ternary_expression") => n.child_by_field_name("condition"),
+            (Lang::JavaScript, "if_statement" | "while_statement" | "do_statement" | "ternary_expression") => {
+                n.child_by_field_name("condition")
+            }
             _ => None,
         }
     }

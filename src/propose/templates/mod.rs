@@ -170,7 +170,10 @@ pub fn generate(root: &Path, suspects: &[Suspect], failure: &Failure, settings: 
             if !seen.insert(diff.clone()) {
                 continue;
             }
-            let changed = diff.lines().filter(|l| (l.starts_with('+') && !l.starts_with("+++")) || (l.starts_with('-') && !l.starts_with("---"))).count();
+            let changed = diff
+                .lines()
+                .filter(|l| (l.starts_with('+') && !l.starts_with("+++")) || (l.starts_with('-') && !l.starts_with("---")))
+                .count();
             let score = s.score * change.class.prior(&failure.exception, &failure.message) / (1.0 + 0.05 * changed as f64);
             let digest = crate::model::Patch::digest_of("", &diff);
             let kill = settings.kill_switch.as_ref().map(|k| key_for(&k.prefix, change.class, &s.path, s.line));
@@ -259,7 +262,8 @@ impl<'t> Site<'t> {
         if self.src.contains("\n\t") {
             return "\t".into();
         }
-        let smallest = self.src.lines().filter(|l| !l.trim().is_empty()).map(|l| l.len() - l.trim_start_matches(' ').len()).filter(|n| *n > 0).min();
+        let smallest =
+            self.src.lines().filter(|l| !l.trim().is_empty()).map(|l| l.len() - l.trim_start_matches(' ').len()).filter(|n| *n > 0).min();
         " ".repeat(smallest.unwrap_or(4))
     }
 
@@ -323,11 +327,7 @@ fn site<'t>(lang: Lang, tree: &'t Tree, src: &'t str, line: usize, settings: &Se
         }
         node = node.parent()?;
     };
-    let region: Vec<Node> = if lang.is_compound(stmt.kind()) {
-        lang.header(stmt, row)
-    } else {
-        vec![stmt]
-    };
+    let region: Vec<Node> = if lang.is_compound(stmt.kind()) { lang.header(stmt, row) } else { vec![stmt] };
     let mut function = None;
     let mut up = stmt.parent();
     while let Some(n) = up {
@@ -418,7 +418,8 @@ fn plus(lang: Lang, n: Node<'_>, text: &str, delta: i64, src: &str) -> String {
         return (v + delta).to_string();
     }
     if lang.is_binary(n.kind())
-        && let (Some(l), Some(op), Some(r)) = (n.child_by_field_name("left"), n.child_by_field_name("operator"), n.child_by_field_name("right"))
+        && let (Some(l), Some(op), Some(r)) =
+            (n.child_by_field_name("left"), n.child_by_field_name("operator"), n.child_by_field_name("right"))
         && let Ok(k) = src[r.byte_range()].trim().parse::<i64>()
     {
         let sign = match &src[op.byte_range()] {
@@ -436,7 +437,8 @@ fn plus(lang: Lang, n: Node<'_>, text: &str, delta: i64, src: &str) -> String {
             };
         }
     }
-    let atom = lang.is_atomic(n.kind()) || (lang.is_binary(n.kind()) && matches!(n.child_by_field_name("operator").map(|o| &src[o.byte_range()]), Some("+" | "-")));
+    let atom = lang.is_atomic(n.kind())
+        || (lang.is_binary(n.kind()) && matches!(n.child_by_field_name("operator").map(|o| &src[o.byte_range()]), Some("+" | "-")));
     let base = if atom { text.to_string() } else { format!("({text})") };
     if delta > 0 { format!("{base} + {delta}") } else { format!("{base} - {}", -delta) }
 }
@@ -570,7 +572,8 @@ fn fallback(site: &Site<'_>, failure: &Failure, out: &mut Vec<Change>) {
         let indent = site.indent();
         let kill = site.kill.as_ref().map(|(e, _)| e.as_str());
         let text = site.lang.wrap_try(site.text(site.stmt), &exc, &site.lang.ret(&fb), &indent, &site.step(), kill);
-        let title = format!("fallback: return {} when {} raises {exc}{}", fb_words(site, &fb), one_line(site.text(site.stmt)), site.where_());
+        let title =
+            format!("fallback: return {} when {} raises {exc}{}", fb_words(site, &fb), one_line(site.text(site.stmt)), site.where_());
         let edits = site.with_import(vec![Edit { start: site.stmt.start_byte(), end: site.stmt.end_byte(), text }]);
         push(site, out, Class::Fallback, title, edits);
     }

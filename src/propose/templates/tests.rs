@@ -29,7 +29,12 @@ const PRICING: &str = "from app import catalog\n\n\ndef apply_discount(order, am
 #[test]
 fn python_null_guard_returns_a_parameter_or_none() {
     let d = tree_with(&[("app/pricing.py", PRICING)]);
-    let cands = generate(d.path(), &[suspect("app/pricing.py", 6)], &failure("TypeError", "'NoneType' object is not subscriptable"), &Settings::default());
+    let cands = generate(
+        d.path(),
+        &[suspect("app/pricing.py", 6)],
+        &failure("TypeError", "'NoneType' object is not subscriptable"),
+        &Settings::default(),
+    );
     let guard = cands.iter().find(|c| c.class == Class::NullGuard && c.title.contains("`amount` unchanged")).expect("a null guard");
     assert_eq!(
         applied(PRICING, guard),
@@ -85,7 +90,9 @@ fn python_kill_switch_wraps_each_change() {
     let guard = cands.iter().find(|c| c.class == Class::NullGuard && c.title.contains("`amount`")).unwrap();
     let out = applied(PRICING, guard);
     assert!(
-        out.contains("    if discount is None and not flags.evaluate(\"suture.kill.null-guard-pricing-6\", default=False):\n        return amount\n"),
+        out.contains(
+            "    if discount is None and not flags.evaluate(\"suture.kill.null-guard-pricing-6\", default=False):\n        return amount\n"
+        ),
         "{out}"
     );
     assert!(out.contains("from app import catalog\nfrom app import flags\n"), "{out}");
@@ -94,7 +101,12 @@ fn python_kill_switch_wraps_each_change() {
     let cmp = cands.iter().find(|c| c.class == Class::Comparison).unwrap();
     let out = applied(PAGES, cmp);
     assert!(out.starts_with("from app import flags\ndef paginate"), "{out}");
-    assert!(out.contains("if (end < len(items) if not flags.evaluate(\"suture.kill.comparison-p-4\", default=False) else end <= len(items)) else"), "{out}");
+    assert!(
+        out.contains(
+            "if (end < len(items) if not flags.evaluate(\"suture.kill.comparison-p-4\", default=False) else end <= len(items)) else"
+        ),
+        "{out}"
+    );
 }
 
 const JS: &str = "function total(xs) {\n  let sum = 0;\n  for (let i = 0; i <= xs.length; i++) {\n    sum += xs[i].price;\n  }\n  return sum;\n}\n\nmodule.exports = { total };\n";
@@ -114,13 +126,17 @@ fn javascript_comparison_null_guard_and_off_by_one() {
 #[test]
 fn edits_that_break_the_syntax_and_unknown_files_are_dropped() {
     let d = tree_with(&[("x.rb", "puts 1\n"), ("y.py", "def f(:\n")]);
-    assert!(generate(d.path(), &[suspect("x.rb", 1), suspect("y.py", 1), suspect("missing.py", 3)], &Failure::default(), &Settings::default()).is_empty());
+    assert!(
+        generate(d.path(), &[suspect("x.rb", 1), suspect("y.py", 1), suspect("missing.py", 3)], &Failure::default(), &Settings::default())
+            .is_empty()
+    );
 }
 
 #[test]
 fn config_flag_turns_off_the_flag_gating_a_frame() {
     let checkout = "from app import flags, tax\n\n\ndef checkout(order):\n    if flags.evaluate(\"legacy-tax\", {}, default=False):\n        t = tax.legacy(order)\n    else:\n        t = tax.modern(order)\n    return t\n";
-    let flags = "{\n  \"flags\": {\n    \"legacy-tax\": {\n      \"state\": \"ENABLED\",\n      \"defaultVariant\": \"on\"\n    }\n  }\n}\n";
+    let flags =
+        "{\n  \"flags\": {\n    \"legacy-tax\": {\n      \"state\": \"ENABLED\",\n      \"defaultVariant\": \"on\"\n    }\n  }\n}\n";
     let d = tree_with(&[("app/checkout.py", checkout), ("flags/flags.json", flags)]);
     let f = failure("KeyError", "'EU'");
     let c = flag::candidates(d.path(), &[suspect("app/checkout.py", 6)], "flags/flags.json", &f);

@@ -33,6 +33,11 @@ fn is_control(c: char) -> bool {
     u < 0x20 || (0x7f..=0x9f).contains(&u) || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
+/// Like [`inert`], but keeps newlines (for streamed text printed as it comes).
+pub fn inert_keep_lines(s: &str) -> String {
+    s.split('\n').map(|l| inert(l).into_owned()).collect::<Vec<_>>().join("\n")
+}
+
 /// `2026-11-20 14:03 UTC`.
 pub fn datetime(ms: Millis) -> String {
     match jiff::Timestamp::from_millisecond(ms) {
@@ -116,9 +121,4 @@ mod tests {
         assert_eq!(clip("abcdef", 4), "abc…");
         assert_eq!(clip("abc", 4), "abc");
     }
-}
-
-/// Like [`inert`], but keeps newlines (for streamed text printed as it comes).
-pub fn inert_keep_lines(s: &str) -> String {
-    s.split('\n').map(|l| inert(l).into_owned()).collect::<Vec<_>>().join("\n")
 }
