@@ -292,10 +292,7 @@ fn assess(job: &Job<'_>, c: &Candidate, innermost: Option<&Suspect>, root: &Path
     let diff = Diff::parse(&c.diff).map_err(|e| format!("the candidate's diff does not parse: {e}"))?;
     let locality = match innermost {
         None => Locality::Unknown,
-        Some(s) if c.class == Class::ConfigFlag => {
-            let _ = s;
-            Locality::OtherFiles
-        }
+        Some(_) if c.class == Class::ConfigFlag => Locality::OtherFiles,
         Some(s) if s.path == c.path && same_function(root, &c.path, s.line, c.line) => Locality::SameFunction,
         Some(s) if s.path == c.path => Locality::SameFile,
         Some(_) => Locality::OtherFiles,
