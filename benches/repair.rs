@@ -12,7 +12,6 @@ use std::time::Duration;
 use suture::config::{PolicyCfg, ProposeCfg};
 use suture::policy::Policy;
 use suture::propose::search::{self, Job};
-use suture::propose::templates::Settings;
 use suture::repro::runner::{Options, load_specs};
 use suture::verify::{Plan, service};
 
@@ -25,22 +24,11 @@ fn main() {
     let under = std::env::temp_dir().join(format!("suture-bench-repair-{}", std::process::id()));
     std::fs::create_dir_all(&under).unwrap();
     println!("{:<24} {:>14} {:>10} {:>9} {:>9}", "bug", "first verified", "search", "verified", "tried");
+    let service = demo.join("service");
     let mut worst = Duration::ZERO;
     for spec in &specs {
-        let job = Job {
-            source: &demo.join("service"),
-            base: None,
-            under: &under,
-            plan: Plan { spec: spec.clone(), cfg: cfg.clone(), opts: Options::default() },
-            policy: &policy,
-            settings: Settings { kill_switch: propose.kill_switch.clone() },
-            flag_file: propose.flag_file.clone(),
-            coverage: false,
-            budget: Duration::from_secs(propose.budget_secs),
-            max_candidates: propose.max_candidates,
-            parallel: propose.parallel,
-            proposer: "suture/templates".into(),
-        };
+        let plan = Plan { spec: spec.clone(), cfg: cfg.clone(), opts: Options::default() };
+        let job = Job::templates(&service, &under, plan, &policy, &propose);
         let found = search::run(&job, &|_| {}).expect("search");
         let first = found.first_verified_ms.map(Duration::from_millis);
         worst = worst.max(first.unwrap_or(Duration::MAX));

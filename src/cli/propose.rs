@@ -121,20 +121,7 @@ pub fn propose(loaded: &Loaded, args: &ProposeArgs<'_>) -> Result<()> {
         return propose_llm(loaded, &mut store, &setup, &spec, &id, args, &cfg);
     }
     let policy = policy(loaded)?;
-    let job = Job {
-        source: &setup.source,
-        base: None,
-        under: &setup.workspaces,
-        plan: setup.plan(&spec),
-        policy: &policy,
-        settings: Settings { kill_switch: cfg.kill_switch.clone() },
-        flag_file: cfg.flag_file.clone(),
-        coverage: crate::propose::localize::wants_coverage(&cfg.coverage, &spec.command),
-        budget: Duration::from_secs(cfg.budget_secs),
-        max_candidates: cfg.max_candidates,
-        parallel: cfg.parallel,
-        proposer: "suture/templates".into(),
-    };
+    let job = Job::templates(&setup.source, &setup.workspaces, setup.plan(&spec), &policy, &cfg);
     let live = !args.json && std::io::stderr().is_terminal();
     if live {
         eprintln!("proposing fixes for {id} (repro {}) in {}", spec.id, setup.source.display());
@@ -210,18 +197,12 @@ fn propose_llm(
     let client = Client::new(api, llm).map_err(|e| anyhow::anyhow!("{e}"))?;
     let policy = policy(loaded)?;
     let job = Job {
-        source: &setup.source,
-        base: None,
-        under: &setup.workspaces,
-        plan: setup.plan(spec),
-        policy: &policy,
         settings: Settings::default(),
         flag_file: None,
-        coverage: crate::propose::localize::wants_coverage(&cfg.coverage, &spec.command),
-        budget: Duration::from_secs(cfg.budget_secs),
         max_candidates: 1,
         parallel: 1,
         proposer: format!("suture/llm:{}", client.model()),
+        ..Job::templates(&setup.source, &setup.workspaces, setup.plan(spec), &policy, cfg)
     };
     let title = store.incident(id)?.map(|i| i.title).unwrap_or_default();
     let live = !args.json && std::io::stderr().is_terminal();
@@ -438,18 +419,8 @@ pub fn fix(loaded: &Loaded, args: &FixArgs<'_>) -> Result<()> {
     let workspaces = crate::verify::workspaces_dir(&paths::data_dir().context("no data directory for workspaces")?);
     let opts = crate::repro::runner::Options { pass: loaded.config.repro.pass_env.clone(), ..Default::default() };
     let job = Job {
-        source: args.workspace,
-        base: None,
-        under: &workspaces,
-        plan: crate::verify::Plan { spec, cfg: vcfg, opts },
-        policy: &policy,
-        settings: Settings { kill_switch: cfg.kill_switch.clone() },
-        flag_file: cfg.flag_file.clone(),
-        coverage: crate::propose::localize::wants_coverage(&cfg.coverage, &repro),
         budget: Duration::from_secs(args.budget.unwrap_or(cfg.budget_secs)),
-        max_candidates: cfg.max_candidates,
-        parallel: cfg.parallel,
-        proposer: "suture/templates".into(),
+        ..Job::templates(args.workspace, &workspaces, crate::verify::Plan { spec, cfg: vcfg, opts }, &policy, &cfg)
     };
     let live = !args.json && std::io::stderr().is_terminal();
     let found = match search::run(&job, &progress_printer(live)) {

@@ -49,6 +49,27 @@ pub struct Job<'a> {
     pub proposer: String,
 }
 
+impl<'a> Job<'a> {
+    /// A template search with the `[propose]` settings: kill switch, flag
+    /// file, coverage, budget, candidate limit and parallelism.
+    pub fn templates(source: &'a Path, under: &'a Path, plan: Plan, policy: &'a Policy, cfg: &crate::config::ProposeCfg) -> Job<'a> {
+        Job {
+            source,
+            base: None,
+            under,
+            coverage: localize::wants_coverage(&cfg.coverage, &plan.spec.command),
+            plan,
+            policy,
+            settings: Settings { kill_switch: cfg.kill_switch.clone() },
+            flag_file: cfg.flag_file.clone(),
+            budget: Duration::from_secs(cfg.budget_secs),
+            max_candidates: cfg.max_candidates,
+            parallel: cfg.parallel,
+            proposer: "suture/templates".into(),
+        }
+    }
+}
+
 /// How far a candidate got.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "stage", content = "detail")]

@@ -170,10 +170,7 @@ pub fn generate(root: &Path, suspects: &[Suspect], failure: &Failure, settings: 
             if !seen.insert(diff.clone()) {
                 continue;
             }
-            let changed = diff
-                .lines()
-                .filter(|l| (l.starts_with('+') && !l.starts_with("+++")) || (l.starts_with('-') && !l.starts_with("---")))
-                .count();
+            let Ok(changed) = crate::propose::patch::Diff::parse(&diff).map(|d| d.changed_lines()) else { continue };
             let score = s.score * change.class.prior(&failure.exception, &failure.message) / (1.0 + 0.05 * changed as f64);
             let digest = crate::model::Patch::digest_of("", &diff);
             let kill = settings.kill_switch.as_ref().map(|k| key_for(&k.prefix, change.class, &s.path, s.line));
