@@ -16,6 +16,7 @@ pub mod model;
 pub mod policy;
 pub mod propose;
 pub mod repro;
+pub mod review;
 pub mod serve;
 pub mod signals;
 pub mod source;

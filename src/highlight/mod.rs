@@ -42,6 +42,19 @@ impl Highlighter {
         self.syntaxes.find_syntax_by_extension(ext).or_else(|| self.syntaxes.find_syntax_by_name(ext))
     }
 
+    pub fn syntax_set(&self) -> &SyntaxSet {
+        &self.syntaxes
+    }
+
+    pub fn theme(&self) -> &Theme {
+        &self.theme
+    }
+
+    /// The syntax for `ext`, or plain text.
+    pub fn syntax_or_plain(&self, ext: &str) -> &SyntaxReference {
+        self.syntax(ext).unwrap_or_else(|| self.syntaxes.find_syntax_plain_text())
+    }
+
     /// Highlighted lines as (style, text) runs; plain text when the syntax is
     /// unknown or the highlighter fails on a line.
     pub fn lines<'a>(&self, text: &'a str, ext: &str) -> Vec<Vec<(Style, &'a str)>> {

@@ -1,5 +1,8 @@
+use std::sync::Arc;
+
 use crate::inspect::IncidentDetail;
 use crate::model::{AuditEntry, Incident, Millis, Patch};
+use crate::review::{Doc, FileDoc, Layout};
 use crate::tui::keymap::Context;
 
 use super::RequestId;
@@ -153,12 +156,95 @@ pub struct LiveVerify {
     pub done: Option<Result<String, String>>,
 }
 
-/// The Patch view, open over the Patches tab: one patch and its evidence.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// Below this many columns the diff is shown unified, whatever was asked.
+pub const SIDE_BY_SIDE_MIN: u16 = 100;
+
+/// Which part of the Patch view the movement keys act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PatchFocus {
+    #[default]
+    Diff,
+    /// The gauntlet's steps (and a live verification's output).
+    Evidence,
+}
+
+/// The Patch view, open over the Patches tab: the review screen for one
+/// patch (its diff, evidence and risk).
+#[derive(Debug, Clone, PartialEq)]
 pub struct PatchView {
     pub id: String,
     /// The selected gauntlet step.
     pub step: usize,
+    /// The patch's diff, laid out; the error says why it could not be.
+    pub doc: Result<Arc<Doc>, String>,
+    /// The file shown.
+    pub file: usize,
+    /// The first row shown, counted in `top_layout`'s rows (so a resize
+    /// across the side-by-side width keeps the place).
+    pub top: usize,
+    pub top_layout: Layout,
+    /// Columns of code scrolled off to the left (not when wrapping).
+    pub hscroll: usize,
+    pub wrap: bool,
+    /// Unified even when there is room for side by side.
+    pub unified: bool,
+    pub focus: PatchFocus,
+}
+
+/// Where the Patch view's parts go at a terminal size; the view draws with
+/// it and `update` pages with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PatchGeometry {
+    /// Evidence and risk panels fit under the diff.
+    pub tall: bool,
+    /// Rows of diff text shown.
+    pub diff_rows: usize,
+}
+
+impl PatchGeometry {
+    /// The header box around the patch's summary.
+    pub const HEAD: u16 = 5;
+    /// The evidence panel: seven steps and the border.
+    pub const EVIDENCE: u16 = 9;
+
+    pub fn at(size: (u16, u16)) -> PatchGeometry {
+        let body = size.1.saturating_sub(2);
+        let tall = body >= 34;
+        let middle = body.saturating_sub(Self::HEAD + if tall { Self::EVIDENCE } else { 0 });
+        PatchGeometry { tall, diff_rows: usize::from(middle.saturating_sub(2)).max(1) }
+    }
+}
+
+impl PatchView {
+    pub fn open(patch: &Patch) -> PatchView {
+        PatchView {
+            id: patch.id.clone(),
+            step: 0,
+            doc: Doc::parse(&patch.diff).map(Arc::new),
+            file: 0,
+            top: 0,
+            top_layout: Layout::SideBySide,
+            hscroll: 0,
+            wrap: false,
+            unified: false,
+            focus: PatchFocus::Diff,
+        }
+    }
+
+    /// The layout at a terminal width.
+    pub fn layout(&self, width: u16) -> Layout {
+        if self.unified || width < SIDE_BY_SIDE_MIN { Layout::Unified } else { Layout::SideBySide }
+    }
+
+    /// The file shown, if the diff parsed.
+    pub fn file_doc(&self) -> Option<&FileDoc> {
+        self.doc.as_ref().ok().and_then(|d| d.files.get(self.file))
+    }
+
+    /// The first row shown, in `layout`'s rows.
+    pub fn top_in(&self, layout: Layout) -> usize {
+        self.file_doc().map(|f| f.map_row(self.top_layout, self.top, layout)).unwrap_or(0)
+    }
 }
 
 /// A step's full log, over everything: scrollable and searchable.

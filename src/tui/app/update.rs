@@ -1,4 +1,4 @@
-use super::state::{IncidentView, LiveVerify, LogView, Pane, PatchView, ReproPanel, push_tail};
+use super::state::{IncidentView, LiveVerify, LogView, Pane, PatchFocus, PatchGeometry, PatchView, ReproPanel, SIDE_BY_SIDE_MIN, push_tail};
 use super::{Action, Effect, State, Tab, trace};
 use crate::model::{StepStatus, VerificationStep};
 use crate::tui::keymap::{Command, dangerous};
@@ -238,6 +238,7 @@ fn verify(state: &mut State) -> Outcome {
         state.status = Some("a verification is running; wait for it".into());
         return Outcome::redraw();
     }
+    let fresh = state.patch_view.is_none().then(|| PatchView::open(p));
     state.last_job_request += 1;
     let request = state.last_job_request;
     let steps = crate::verify::ORDER
@@ -245,10 +246,118 @@ fn verify(state: &mut State) -> Outcome {
         .map(|k| VerificationStep { kind: *k, status: StepStatus::Pending, duration_ms: 0, detail: String::new(), log_ref: None })
         .collect();
     state.verify = Some(LiveVerify { patch: id.clone(), request, steps, ..Default::default() });
-    if state.patch_view.is_none() {
-        state.patch_view = Some(PatchView { id: id.clone(), step: 0 });
+    if let Some(v) = fresh {
+        state.patch_view = Some(v);
+    }
+    if let Some(v) = state.patch_view.as_mut() {
+        v.focus = PatchFocus::Evidence;
     }
     Outcome::with(Effect::Verify { request, patch: id })
+}
+
+/// Columns one horizontal scroll step moves.
+const HSTEP: usize = 8;
+
+/// The review screen's movement: the diff (rows, pages, hunks, files,
+/// columns) or, with the evidence focused, the steps.
+fn patch_command(state: &mut State, c: Command) -> Outcome {
+    let size = state.size;
+    let Some(v) = state.patch_view.as_mut() else { return Outcome::default() };
+    let layout = v.layout(size.0);
+    let page = PatchGeometry::at(size).diff_rows;
+    if v.focus == PatchFocus::Evidence && matches!(c, Command::PatchUp | Command::PatchDown) {
+        let last = crate::verify::ORDER.len() - 1;
+        v.step = if c == Command::PatchUp { v.step.saturating_sub(1) } else { (v.step + 1).min(last) };
+        return Outcome::redraw();
+    }
+    match c {
+        Command::ToggleEvidence => {
+            v.focus = if v.focus == PatchFocus::Diff { PatchFocus::Evidence } else { PatchFocus::Diff };
+            return Outcome::redraw();
+        }
+        Command::ToggleWrap => {
+            v.wrap = !v.wrap;
+            v.hscroll = 0;
+            state.status = Some(if v.wrap { "long lines wrap".into() } else { "long lines are cut; ← → scroll".into() });
+            return Outcome::redraw();
+        }
+        Command::ToggleUnified => {
+            if !v.unified && size.0 < SIDE_BY_SIDE_MIN {
+                state.status = Some(format!("side by side needs {SIDE_BY_SIDE_MIN} columns; this terminal has {}", size.0));
+                return Outcome::redraw();
+            }
+            v.unified = !v.unified;
+            return Outcome::redraw();
+        }
+        Command::ScrollLeft | Command::ScrollRight => {
+            if v.wrap {
+                state.status = Some("lines wrap, so there is nothing to scroll sideways; w cuts them".into());
+                return Outcome::redraw();
+            }
+            let before = v.hscroll;
+            v.hscroll = if c == Command::ScrollLeft { v.hscroll.saturating_sub(HSTEP) } else { (v.hscroll + HSTEP).min(4096) };
+            return Outcome { redraw: before != v.hscroll, effects: Vec::new() };
+        }
+        Command::NextFile | Command::PrevFile => {
+            let files = v.doc.as_ref().map(|d| d.files.len()).unwrap_or(0);
+            let to = if c == Command::NextFile { (v.file + 1).min(files.saturating_sub(1)) } else { v.file.saturating_sub(1) };
+            if to == v.file {
+                return Outcome::default();
+            }
+            v.file = to;
+            v.top = 0;
+            v.hscroll = 0;
+            return Outcome::redraw();
+        }
+        _ => {}
+    }
+    let Ok(doc) = v.doc.clone() else { return Outcome::default() };
+    let Some(f) = doc.files.get(v.file) else { return Outcome::default() };
+    let rows = f.len(layout);
+    let last_top = rows.saturating_sub(page);
+    let top = v.top_in(layout);
+    let to = match c {
+        Command::PatchUp => top.saturating_sub(1),
+        Command::PatchDown => (top + 1).min(last_top),
+        Command::PatchPageUp => top.saturating_sub(page),
+        Command::PatchPageDown => (top + page).min(last_top),
+        Command::PatchTop => 0,
+        Command::PatchBottom => last_top,
+        Command::NextHunk => match f.hunk_rows(layout).find(|r| *r > top) {
+            Some(r) => r,
+            None => {
+                // On to the next file's first hunk, if there is one.
+                if v.file + 1 < doc.files.len() {
+                    v.file += 1;
+                    v.top = 0;
+                    v.top_layout = layout;
+                    v.hscroll = 0;
+                    return Outcome::redraw();
+                }
+                state.status = Some("no more hunks".into());
+                return Outcome::redraw();
+            }
+        },
+        Command::PrevHunk => match f.hunk_rows(layout).filter(|r| *r < top).last() {
+            Some(r) => r,
+            None if v.file > 0 => {
+                v.file -= 1;
+                let prev = v.file_doc().and_then(|f| f.hunk_rows(layout).last()).unwrap_or(0);
+                v.top = prev;
+                v.top_layout = layout;
+                v.hscroll = 0;
+                return Outcome::redraw();
+            }
+            None => 0,
+        },
+        _ => return Outcome::default(),
+    };
+    if to == top && v.top_layout == layout {
+        return Outcome::default();
+    }
+    v.top = to;
+    v.top_layout = layout;
+    Outcome::redraw()
 }
 
 /// Opens the selected step's log (from the store).
@@ -372,8 +481,8 @@ fn command(state: &mut State, c: Command) -> Outcome {
         }
         Command::Open if tab == Tab::Incidents && state.view.is_none() => open(state),
         Command::Open if tab == Tab::Patches => {
-            let Some(id) = state.patches.get(sel).map(|p| p.id.clone()) else { return Outcome::default() };
-            state.patch_view = Some(PatchView { id, step: 0 });
+            let Some(p) = state.patches.get(sel) else { return Outcome::default() };
+            state.patch_view = Some(PatchView::open(p));
             Outcome::redraw()
         }
         Command::Open => Outcome::default(),
@@ -426,11 +535,21 @@ fn command(state: &mut State, c: Command) -> Outcome {
         }
         Command::RunRepro => run_repro(state),
         Command::Verify => verify(state),
-        Command::StepUp | Command::StepDown => {
-            let Some(v) = state.patch_view.as_mut() else { return Outcome::default() };
-            v.step = if c == Command::StepUp { v.step.saturating_sub(1) } else { (v.step + 1).min(crate::verify::ORDER.len() - 1) };
-            Outcome::redraw()
-        }
+        Command::PatchUp
+        | Command::PatchDown
+        | Command::PatchPageUp
+        | Command::PatchPageDown
+        | Command::PatchTop
+        | Command::PatchBottom
+        | Command::NextHunk
+        | Command::PrevHunk
+        | Command::NextFile
+        | Command::PrevFile
+        | Command::ScrollLeft
+        | Command::ScrollRight
+        | Command::ToggleWrap
+        | Command::ToggleUnified
+        | Command::ToggleEvidence => patch_command(state, c),
         Command::OpenLog => open_log(state),
         Command::ClosePatch => {
             state.patch_view = None;
