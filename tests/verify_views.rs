@@ -108,8 +108,9 @@ fn the_patch_view_shows_each_step_with_symbol_and_duration_80x24() {
     cmd(&mut s, Command::TabPatches);
     cmd(&mut s, Command::Down);
     cmd(&mut s, Command::Open);
-    cmd(&mut s, Command::StepDown);
-    cmd(&mut s, Command::StepDown);
+    cmd(&mut s, Command::ToggleEvidence);
+    cmd(&mut s, Command::PatchDown);
+    cmd(&mut s, Command::PatchDown);
     insta::assert_snapshot!(shot(&s));
 }
 
@@ -119,8 +120,9 @@ fn enter_opens_the_steps_log_which_scrolls_and_searches() {
     cmd(&mut s, Command::TabPatches);
     cmd(&mut s, Command::Down);
     cmd(&mut s, Command::Open);
-    cmd(&mut s, Command::StepDown);
-    cmd(&mut s, Command::StepDown);
+    cmd(&mut s, Command::ToggleEvidence);
+    cmd(&mut s, Command::PatchDown);
+    cmd(&mut s, Command::PatchDown);
     let effects = cmd(&mut s, Command::OpenLog);
     let [Effect::LoadLog { request, log_ref }] = effects.as_slice() else { panic!("{effects:?}") };
     assert_eq!(log_ref, "p/Tests");

@@ -104,7 +104,9 @@ impl Stream {
         self.buf.clear();
         self.buf.push_str(line);
         self.buf.push('\n');
-        let plain = || vec![Run { end: line.len() as u32, fg: (0xc0, 0xc5, 0xce), bold: false, italic: false, underline: false }].into_boxed_slice();
+        let plain = || {
+            vec![Run { end: line.len() as u32, fg: (0xc0, 0xc5, 0xce), bold: false, italic: false, underline: false }].into_boxed_slice()
+        };
         let ops = match ps.parse_line(&self.buf, Highlighter::get().syntax_set()) {
             Ok(ops) => ops,
             Err(e) => {
@@ -154,10 +156,7 @@ impl FileCache {
     /// The emphasis of old line `o` and its partner, computed once.
     pub fn emphasis(&mut self, f: &FileDoc, o: u32) -> Option<&Emphasis> {
         let n = f.old.partner.get(o as usize).copied().flatten()?;
-        self.emphasis
-            .entry(o)
-            .or_insert_with(|| words::emphasis(&f.old.text[o as usize], &f.new.text[n as usize]))
-            .as_ref()
+        self.emphasis.entry(o).or_insert_with(|| words::emphasis(&f.old.text[o as usize], &f.new.text[n as usize])).as_ref()
     }
 }
 
@@ -264,7 +263,7 @@ mod tests {
         let mut c = DocCache::default();
         let f = &doc.files[0];
         let e = c.file(&doc, 0).unwrap().emphasis(f, 0).cloned().unwrap();
-        assert_eq!(e.old, [4..5]);
+        assert_eq!(e.old, vec![std::ops::Range { start: 4, end: 5 }]);
         c.file(&doc, 0).unwrap().old.ensure(&f.old.text, 0..1);
         assert!(c.file(&doc, 0).unwrap().old.get(0).is_some());
         let other = Arc::new((*doc).clone());

@@ -285,8 +285,8 @@ impl Default for Keymap {
                 b(C::FilterCancel, "filter_cancel", &["esc"], "clear the filter", Filter, true),
                 b(C::RunRepro, "run_repro", &["R"], "run the repro", Incident, true),
                 danger(b(C::Verify, "verify", &["v"], "verify the patch", Global, false)),
-                b(C::PatchUp, "patch_up", &["up", "k"], "scroll up (evidence: previous step)", Patch, true),
-                b(C::PatchDown, "patch_down", &["down", "j"], "scroll down (evidence: next step)", Patch, true),
+                b(C::PatchUp, "patch_up", &["up", "k"], "up a line (or step)", Patch, true),
+                b(C::PatchDown, "patch_down", &["down", "j"], "down a line (or step)", Patch, true),
                 b(C::PatchPageUp, "patch_page_up", &["pgup", "ctrl+u"], "page up", Patch, false),
                 b(C::PatchPageDown, "patch_page_down", &["pgdn", "ctrl+d", "space"], "page down", Patch, false),
                 b(C::PatchTop, "patch_top", &["home", "g"], "top of the file", Patch, false),
@@ -295,11 +295,11 @@ impl Default for Keymap {
                 b(C::PrevHunk, "prev_hunk", &["N"], "previous hunk", Patch, false),
                 b(C::NextFile, "next_file", &["]"], "next file", Patch, false),
                 b(C::PrevFile, "prev_file", &["["], "previous file", Patch, false),
-                b(C::ScrollRight, "scroll_right", &["right", "l"], "scroll the code right", Patch, false),
-                b(C::ScrollLeft, "scroll_left", &["left", "h"], "scroll the code left", Patch, false),
-                b(C::ToggleWrap, "toggle_wrap", &["w"], "wrap long lines on/off", Patch, false),
-                b(C::ToggleUnified, "toggle_unified", &["u"], "unified / side by side", Patch, true),
-                b(C::ToggleEvidence, "toggle_evidence", &["e"], "keys to the evidence / the diff", Patch, true),
+                b(C::ScrollRight, "scroll_right", &["right", "l"], "scroll right", Patch, false),
+                b(C::ScrollLeft, "scroll_left", &["left", "h"], "scroll left", Patch, false),
+                b(C::ToggleWrap, "toggle_wrap", &["w"], "wrap long lines", Patch, false),
+                b(C::ToggleUnified, "toggle_unified", &["u"], "unified/side by side", Patch, true),
+                b(C::ToggleEvidence, "toggle_evidence", &["e"], "focus evidence/diff", Patch, true),
                 b(C::OpenLog, "open_log", &["enter"], "open the step's log", Patch, false),
                 b(C::ClosePatch, "close_patch", &["esc", "backspace"], "back to the patches", Patch, true),
                 b(C::LogUp, "log_up", &["up", "k"], "scroll up", Log, false),
@@ -354,11 +354,20 @@ impl Keymap {
     }
 
     /// Footer hints for a context: `(keys, desc)` pairs.
+    /// A global key that the context binds to something else is not shown
+    /// for the global command.
     pub fn hints(&self, contexts: &[Context]) -> Vec<(String, &'static str)> {
+        let shadowed = |b: &Binding, k: &Key| {
+            b.context == Context::Global
+                && self.bindings.iter().any(|o| o.context != Context::Global && contexts.contains(&o.context) && o.keys.contains(k))
+        };
         self.bindings
             .iter()
-            .filter(|b| b.hint && contexts.contains(&b.context) && !b.keys.is_empty())
-            .map(|b| (b.keys.iter().take(2).map(|k| k.to_string()).collect::<Vec<_>>().join("/"), b.desc))
+            .filter(|b| b.hint && contexts.contains(&b.context))
+            .filter_map(|b| {
+                let keys: Vec<String> = b.keys.iter().filter(|k| !shadowed(b, k)).take(2).map(|k| k.to_string()).collect();
+                (!keys.is_empty()).then(|| (keys.join("/"), b.desc))
+            })
             .collect()
     }
 

@@ -154,7 +154,8 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     state.jobs_unavailable = opts.jobs.as_ref().err().cloned();
     let size = guard.terminal.size()?;
     state.size = (size.width, size.height);
-    let ctx = Ctx { theme: &opts.theme, keymap: &opts.keymap };
+    let review = std::cell::RefCell::default();
+    let ctx = Ctx { theme: &opts.theme, keymap: &opts.keymap, review: &review };
     let frame = Duration::from_millis(opts.frame_ms.max(1));
     let mut events = EventStream::new();
     let mut dirty = true;

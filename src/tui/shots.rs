@@ -35,7 +35,8 @@ pub fn open_incident(state: &mut State, detail: &IncidentDetail) {
 pub fn render(state: &State, theme: &Theme, keymap: &Keymap) -> Buffer {
     let (w, h) = state.size;
     let mut term = Terminal::new(TestBackend::new(w, h)).expect("a test backend never fails");
-    let ctx = Ctx { theme, keymap };
+    let review = std::cell::RefCell::default();
+    let ctx = Ctx { theme, keymap, review: &review };
     term.draw(|f| views::draw(f, state, &ctx)).expect("drawing into memory never fails");
     term.backend().buffer().clone()
 }

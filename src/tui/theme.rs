@@ -46,6 +46,10 @@ struct Colors {
     error: Option<String>,
     spark: Option<String>,
     header: Option<String>,
+    minus_bg: Option<String>,
+    plus_bg: Option<String>,
+    minus_emph_bg: Option<String>,
+    plus_emph_bg: Option<String>,
 }
 
 /// Resolved colours, ready to draw with.
@@ -68,6 +72,12 @@ pub struct Theme {
     pub error: Color,
     pub spark: Color,
     pub header: Color,
+    /// Backgrounds of removed and added lines in a diff, and of the words
+    /// that changed inside them.
+    pub minus_bg: Color,
+    pub plus_bg: Color,
+    pub minus_emph_bg: Color,
+    pub plus_emph_bg: Color,
 }
 
 /// The colour depth the theme was resolved for.
@@ -152,6 +162,10 @@ impl Theme {
             error: field!(error),
             spark: field!(spark),
             header: field!(header),
+            minus_bg: field!(minus_bg),
+            plus_bg: field!(plus_bg),
+            minus_emph_bg: field!(minus_emph_bg),
+            plus_emph_bg: field!(plus_emph_bg),
         })
     }
 
@@ -191,6 +205,23 @@ impl Theme {
     }
     pub fn spark(&self) -> Style {
         Style::new().fg(self.spark)
+    }
+
+    /// A diff line's background: removed (`Some(false)`), added (`Some(true)`)
+    /// or context (`None`), emphasized or not. Without colour, emphasis is
+    /// drawn reversed and underlined; the gutter's `-`/`+` marks the line.
+    pub fn diff_bg(&self, added: Option<bool>, emph: bool) -> Style {
+        let bg = match (added, emph) {
+            (None, _) => return Style::new(),
+            (Some(false), false) => self.minus_bg,
+            (Some(true), false) => self.plus_bg,
+            (Some(false), true) => self.minus_emph_bg,
+            (Some(true), true) => self.plus_emph_bg,
+        };
+        if self.depth == Depth::NoColor {
+            return if emph { Style::new().add_modifier(Modifier::REVERSED | Modifier::UNDERLINED) } else { Style::new() };
+        }
+        Style::new().bg(bg)
     }
 
     /// A colour from outside the theme (syntax highlighting), at this theme's depth.

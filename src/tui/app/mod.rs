@@ -11,5 +11,8 @@ mod update;
 
 pub use action::{Action, Snapshot};
 pub use effect::{Effect, RequestId};
-pub use state::{IncidentView, LiveVerify, LogView, Pane, PatchFocus, PatchGeometry, PatchView, ReproPanel, SIDE_BY_SIDE_MIN, SortKey, State, Tab, push_tail};
+pub use state::{
+    IncidentView, LiveVerify, LogView, Pane, PatchFocus, PatchGeometry, PatchView, ReproPanel, SIDE_BY_SIDE_MIN, SortKey, State, Tab,
+    push_tail,
+};
 pub use update::{Outcome, update};

@@ -1,4 +1,6 @@
-use super::state::{IncidentView, LiveVerify, LogView, Pane, PatchFocus, PatchGeometry, PatchView, ReproPanel, SIDE_BY_SIDE_MIN, push_tail};
+use super::state::{
+    IncidentView, LiveVerify, LogView, Pane, PatchFocus, PatchGeometry, PatchView, ReproPanel, SIDE_BY_SIDE_MIN, push_tail,
+};
 use super::{Action, Effect, State, Tab, trace};
 use crate::model::{StepStatus, VerificationStep};
 use crate::tui::keymap::{Command, dangerous};

@@ -1,7 +1,7 @@
 //! The help overlay, generated from the keymap's bindings: everywhere, typing
-//! a filter and help; lists and the Incident view; the Patch view and a step's
-//! log. Three columns when the screen is wide enough; at 80 columns two, the
-//! second for the tab on screen, so it fits an 80×24 terminal.
+//! a filter and help; lists, the Incident view and a step's log; the Patch
+//! view. Three columns when the screen is wide enough; at 80 columns two, the
+//! second for what is on screen, so it fits an 80×24 terminal.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -17,7 +17,7 @@ fn section<'a>(context: Context, state: &State, ctx: &'a Ctx) -> Vec<Line<'a>> {
     let mut lines = vec![Line::from(Span::styled(context.title(), t.header()))];
     for b in ctx.keymap.bindings.iter().filter(|b| b.context == context) {
         let keys: Vec<String> = b.keys.iter().map(|k| k.to_string()).collect();
-        let mut spans = vec![Span::styled(format!(" {:<14}", keys.join(" ")), t.accent()), Span::raw(b.desc)];
+        let mut spans = vec![Span::styled(format!(" {:<17}", keys.join(" ")), t.accent()), Span::raw(b.desc)];
         if b.dangerous {
             spans.push(Span::styled(" ⚠", t.warn()));
             if state.read_only {
@@ -45,14 +45,17 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
         }
         lines
     };
-    let views = column(&[Context::List, Context::Incident]);
-    let patches = column(&[Context::Patch, Context::Log, Context::LogSearch]);
+    let views = column(&[Context::List, Context::Incident, Context::Log, Context::LogSearch]);
+    let patches = column(&[Context::Patch]);
+    let logs = column(&[Context::Log, Context::LogSearch]);
     let note = Line::from(Span::styled("Change keys under [keys] in suture.toml; `suture keys` lists them.", ctx.theme.dim()));
     // Three columns when there is room; else two, the second for the tab on screen.
     let three = area.width >= 116;
-    let two_columns = area.width >= 76;
+    let two_columns = area.width >= 78;
     let mut columns = if three {
         vec![global, views, patches]
+    } else if state.log.is_some() {
+        vec![global, logs]
     } else if state.tab == crate::tui::app::Tab::Patches {
         vec![global, patches]
     } else {
@@ -70,8 +73,8 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
     }
     let body_h = columns.iter().map(Vec::len).max().unwrap_or(0) as u16;
     let width = match columns.len() {
-        3 => 114,
-        2 => 76,
+        3 => area.width.saturating_sub(2).min(150),
+        2 => 78,
         _ => 44,
     };
     let popup = centered(area, width, body_h + 4);

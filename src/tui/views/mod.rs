@@ -3,6 +3,7 @@
 //! [`inert`](crate::tui::widgets::text::inert) before it is drawn.
 
 mod audit;
+mod diff;
 mod help;
 mod incident;
 mod incidents;
@@ -24,6 +25,9 @@ use super::theme::Theme;
 pub struct Ctx<'a> {
     pub theme: &'a Theme,
     pub keymap: &'a Keymap,
+    /// What the review screen has highlighted so far: a memo that changes
+    /// how fast a frame is drawn, never what it shows.
+    pub review: &'a std::cell::RefCell<crate::review::hl::DocCache>,
 }
 
 pub fn draw(f: &mut Frame, state: &State, ctx: &Ctx) {

@@ -10,14 +10,14 @@ use ratatui::widgets::{Paragraph, Row, Table, TableState, Wrap};
 
 use super::{Ctx, titled};
 use crate::model::{Patch, StepStatus, VerificationStep};
-use crate::tui::app::{State, Tab};
+use crate::tui::app::{PatchFocus, PatchGeometry, PatchView, State, Tab};
 use crate::tui::widgets::text::{clip, datetime, inert};
 use crate::verify::service::step_letter;
 
 pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
     if let Some(view) = &state.patch_view {
         match state.patches.iter().find(|p| p.id == view.id) {
-            Some(p) => return patch_view(f, area, state, p, view.step, ctx),
+            Some(p) => return patch_view(f, area, state, p, view, ctx),
             None => {
                 let msg = format!(" Patch {} is no longer in the store.\n\n esc goes back to the patches.", view.id);
                 f.render_widget(Paragraph::new(msg).style(ctx.theme.dim()).block(titled("Patch", ctx)), area);
@@ -141,88 +141,159 @@ fn format_ms(ms: u64) -> String {
     }
 }
 
-fn patch_view(f: &mut Frame, area: Rect, state: &State, p: &Patch, step: usize, ctx: &Ctx) {
+/// What each tier lets happen, in a reviewer's words.
+fn tier_meaning(tier: u8) -> &'static str {
+    match tier {
+        0 => "observe only: no deploy action exists",
+        1 => "a person approves before any deploy",
+        2 => "a canary starts automatically; a person reviews after",
+        _ => "graduates automatically when its canary succeeds",
+    }
+}
+
+/// The review screen: the patch's summary, its diff (side by side or
+/// unified) beside a file list, the gauntlet's evidence and the risk panel.
+fn patch_view(f: &mut Frame, area: Rect, state: &State, p: &Patch, view: &PatchView, ctx: &Ctx) {
     let t = ctx.theme;
+    let geo = PatchGeometry::at(state.size);
     let live = state.verify.as_ref().filter(|v| v.patch == p.id);
-    let running = live.is_some_and(|v| v.done.is_none());
-    let mut head = vec![
+    let tier = p.risk.as_ref().map(|r| format!("tier {}", r.tier.number())).unwrap_or_else(|| "not assessed".into());
+    let mut meta = format!(" proposed by {}", inert(&p.proposer.name));
+    if let Some(by) = &p.requested_by {
+        meta.push_str(&format!(" for {}", inert(&by.name)));
+    }
+    meta.push_str(&format!(
+        " · {} · {tier} · incident {} · base {}",
+        datetime(p.created),
+        p.incident_id.as_deref().unwrap_or("—"),
+        clip(&p.base_rev, 24)
+    ));
+    let (verdict, vstyle) = match &p.verification {
+        None => (" no evidence yet: v runs the gauntlet".to_string(), t.dim()),
+        Some(r) if !r.proves_fix() => (" ✖ no proof: the repro must fail on the base and pass when patched".to_string(), t.error()),
+        Some(r) if r.has_failures() => (" ✖ a gauntlet step failed".to_string(), t.error()),
+        Some(r) if r.is_flaky() => (" ⚠ flaky evidence: never applied automatically".to_string(), t.warn()),
+        Some(_) => (" ✔ proven: fails before, passes after, every step held".to_string(), t.ok()),
+    };
+    let head = vec![
         Line::from(vec![
             Span::styled(format!(" {} ", p.id), t.accent().add_modifier(Modifier::BOLD)),
             Span::styled(format!("{}  ", p.state.label()), t.header()),
             Span::raw(inert(&p.title).into_owned()),
         ]),
-        Line::styled(
-            format!(
-                " proposed by {} · {} · incident {} · base {}",
-                p.proposer.name,
-                datetime(p.created),
-                p.incident_id.as_deref().unwrap_or("—"),
-                clip(&p.base_rev, 24)
-            ),
-            t.dim(),
-        ),
-        Line::styled(format!(" files: {}", p.files.join(", ")), t.dim()),
+        Line::styled(meta, t.dim()),
+        Line::styled(verdict, vstyle),
     ];
-    if let Some(r) = &p.verification {
-        let verdict = if !r.proves_fix() {
-            "✖ no proof: the repro must fail on the base and pass when patched"
-        } else if r.has_failures() {
-            "✖ a gauntlet step failed"
-        } else if r.is_flaky() {
-            "⚠ flaky evidence: never applied automatically"
-        } else {
-            "✔ proven: fails before, passes after, every step held"
-        };
-        head.push(Line::styled(
-            format!(" {verdict}"),
-            if verdict.starts_with('✔') {
-                t.ok()
-            } else if verdict.starts_with('⚠') {
-                t.warn()
-            } else {
-                t.error()
-            },
-        ));
-    }
-    let [h, ev, out] = Layout::vertical([Constraint::Length(head.len() as u16 + 2), Constraint::Length(9), Constraint::Min(0)]).areas(area);
+    let bottom_h = if geo.tall { PatchGeometry::EVIDENCE } else { 0 };
+    let [h, middle, bottom] =
+        Layout::vertical([Constraint::Length(PatchGeometry::HEAD), Constraint::Min(0), Constraint::Length(bottom_h)]).areas(area);
     f.render_widget(Paragraph::new(head).block(titled("Patch", ctx)), h);
+    let evidence_focus = view.focus == PatchFocus::Evidence;
+    if geo.tall {
+        let [ev, risk] = Layout::horizontal([Constraint::Percentage(60), Constraint::Min(0)]).areas(bottom);
+        evidence_panel(f, ev, state, p, view, ctx);
+        risk_panel(f, risk, p, ctx);
+        match live.filter(|_| evidence_focus) {
+            Some(v) => output_panel(f, middle, v, ctx),
+            None => files_and_diff(f, middle, state, view, ctx),
+        }
+    } else if evidence_focus {
+        let [ev, rest] = Layout::vertical([Constraint::Length(PatchGeometry::EVIDENCE), Constraint::Min(0)]).areas(middle);
+        evidence_panel(f, ev, state, p, view, ctx);
+        match live {
+            Some(v) => output_panel(f, rest, v, ctx),
+            None => risk_panel(f, rest, p, ctx),
+        }
+    } else {
+        files_and_diff(f, middle, state, view, ctx);
+    }
+}
+
+fn evidence_panel(f: &mut Frame, area: Rect, state: &State, p: &Patch, view: &PatchView, ctx: &Ctx) {
+    let focused = view.focus == PatchFocus::Evidence;
+    let running = state.verify.as_ref().is_some_and(|v| v.patch == p.id && v.done.is_none());
+    let title = if running {
+        "Evidence · verifying…"
+    } else if focused {
+        "Evidence · ↑↓ a step · enter its log · e the diff"
+    } else {
+        "Evidence · e selects a step"
+    };
     let steps = steps_of(p, state);
-    let title = if running { "Evidence · verifying…".to_string() } else { "Evidence · ↑↓ a step · enter its log".to_string() };
-    f.render_widget(
-        Paragraph::new(evidence_lines(&steps, Some(step), ev.width.saturating_sub(2) as usize, ctx)).block(titled(&title, ctx)),
-        ev,
-    );
-    match live {
-        Some(v) => {
-            let lines: Vec<&str> = v.output.lines().collect();
-            let hgt = out.height.saturating_sub(2) as usize;
-            let shown: Vec<Line> = lines[lines.len().saturating_sub(hgt)..].iter().map(|l| Line::raw(inert(l).into_owned())).collect();
-            let title = match &v.done {
-                None => "Output · live".to_string(),
-                Some(Ok(s)) => format!("Output · done: {}", inert(s)),
-                Some(Err(e)) => format!("Output · ✖ {}", inert(e)),
-            };
-            f.render_widget(Paragraph::new(shown).style(t.dim()).block(titled(&title, ctx)), out);
-        }
-        None => {
-            let diff: Vec<Line> = p
-                .diff
-                .lines()
-                .take(out.height.saturating_sub(2) as usize)
-                .map(|l| {
-                    let s = inert(l).into_owned();
-                    if l.starts_with('+') && !l.starts_with("+++") {
-                        Line::styled(s, t.ok())
-                    } else if l.starts_with('-') && !l.starts_with("---") {
-                        Line::styled(s, t.error())
-                    } else if l.starts_with("@@") {
-                        Line::styled(s, t.accent())
-                    } else {
-                        Line::raw(s)
-                    }
-                })
-                .collect();
-            f.render_widget(Paragraph::new(diff).block(titled("Diff", ctx)), out);
-        }
+    let lines = evidence_lines(&steps, focused.then_some(view.step), area.width.saturating_sub(2) as usize, ctx);
+    f.render_widget(Paragraph::new(lines).block(titled(title, ctx)), area);
+}
+
+fn risk_panel(f: &mut Frame, area: Rect, p: &Patch, ctx: &Ctx) {
+    let t = ctx.theme;
+    let Some(r) = &p.risk else {
+        let msg = " Not assessed. Proposals are scored by the policy when they are made; a patch recorded with `suture verify` is not.";
+        f.render_widget(Paragraph::new(msg).style(t.dim()).wrap(Wrap { trim: false }).block(titled("Risk", ctx)), area);
+        return;
+    };
+    let tier = r.tier.number();
+    let title = format!("Risk · tier {tier} · score {:.2}", r.score);
+    let mut lines = vec![Line::styled(format!(" tier {tier}: {}", tier_meaning(tier)), t.header())];
+    if let Some(class) = &r.failure_class {
+        lines.push(Line::styled(format!(" failure class: {}", inert(class)), t.dim()));
+    }
+    for reason in &r.reasons {
+        lines.push(Line::from(vec![Span::styled(" • ", t.accent()), Span::raw(inert(reason).into_owned())]));
+    }
+    f.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(titled(&title, ctx)), area);
+}
+
+fn output_panel(f: &mut Frame, area: Rect, v: &crate::tui::app::LiveVerify, ctx: &Ctx) {
+    let lines: Vec<&str> = v.output.lines().collect();
+    let hgt = area.height.saturating_sub(2) as usize;
+    let shown: Vec<Line> = lines[lines.len().saturating_sub(hgt)..].iter().map(|l| Line::raw(inert(l).into_owned())).collect();
+    let title = match &v.done {
+        None => "Output · live".to_string(),
+        Some(Ok(s)) => format!("Output · done: {} · e the diff", inert(s)),
+        Some(Err(e)) => format!("Output · ✖ {}", inert(e)),
+    };
+    f.render_widget(Paragraph::new(shown).style(ctx.theme.dim()).block(titled(&title, ctx)), area);
+}
+
+/// The file list (when there is more than one file or room for it) and the diff.
+fn files_and_diff(f: &mut Frame, area: Rect, state: &State, view: &PatchView, ctx: &Ctx) {
+    let t = ctx.theme;
+    let layout = view.layout(state.size.0);
+    let files = view.doc.as_ref().map(|d| d.files.as_slice()).unwrap_or(&[]);
+    if files.len() > 1 || (area.width >= 120 && !files.is_empty()) {
+        let longest = files.iter().map(|f| f.path.chars().count() + 12).max().unwrap_or(0);
+        let w = (longest as u16 + 2).clamp(20, (area.width / 4).max(20));
+        let [list, diff_area] = Layout::horizontal([Constraint::Length(w), Constraint::Min(0)]).areas(area);
+        let inner_w = w.saturating_sub(2) as usize;
+        let items: Vec<Line> = files
+            .iter()
+            .enumerate()
+            .map(|(i, fd)| {
+                let mark = if fd.created {
+                    'A'
+                } else if fd.deleted {
+                    'D'
+                } else {
+                    'M'
+                };
+                let counts = format!(" +{} −{}", fd.added, fd.removed);
+                let name = clip(&inert(&fd.path), inner_w.saturating_sub(counts.chars().count() + 4));
+                let mut l = Line::from(vec![
+                    Span::raw(if i == view.file { "▶ " } else { "  " }),
+                    Span::styled(format!("{mark} "), t.accent()),
+                    Span::raw(name),
+                    Span::styled(counts, t.dim()),
+                ]);
+                if i == view.file {
+                    l = l.patch_style(t.selection());
+                }
+                l
+            })
+            .collect();
+        let title = format!("Files {}", files.len());
+        f.render_widget(Paragraph::new(items).block(titled(&title, ctx)), list);
+        super::diff::draw(f, diff_area, view, layout, ctx);
+    } else {
+        super::diff::draw(f, area, view, layout, ctx);
     }
 }

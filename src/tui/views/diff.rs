@@ -1,0 +1,511 @@
+//! The review screen's diff: side by side or unified, highlighted with
+//! syntect, changed words emphasized, long lines cut (with horizontal
+//! scrolling) or wrapped. Only the rows on screen are highlighted; the
+//! [`DocCache`](crate::review::hl::DocCache) in [`Ctx`] keeps what was.
+//!
+//! Every character of the diff is untrusted: control characters become
+//! visible placeholders (as [`inert`](crate::tui::widgets::text::inert)
+//! does), tabs become spaces to the next multiple of four.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use unicode_width::UnicodeWidthChar;
+
+use super::{Ctx, titled};
+use crate::review::hl::{FileCache, Run};
+use crate::review::{Doc, FileDoc, Layout, Row, Side, URow};
+use crate::tui::app::PatchView;
+use crate::tui::theme::Theme;
+use crate::tui::widgets::text::{clip, inert};
+
+const TAB: usize = 4;
+
+/// One character cell: what is drawn, its width and style.
+#[derive(Clone, Copy)]
+struct Cell {
+    ch: char,
+    width: u8,
+    style: Style,
+}
+
+pub fn draw(f: &mut Frame, area: Rect, view: &PatchView, layout: Layout, ctx: &Ctx) {
+    let doc = match &view.doc {
+        Ok(d) => d,
+        Err(e) => {
+            let msg = format!(" ✖ This patch's diff cannot be shown: {}", inert(e));
+            f.render_widget(Paragraph::new(msg).style(ctx.theme.error()).block(titled("Diff", ctx)), area);
+            return;
+        }
+    };
+    let Some(file) = doc.files.get(view.file) else {
+        f.render_widget(Paragraph::new(" The diff has no files.").style(ctx.theme.dim()).block(titled("Diff", ctx)), area);
+        return;
+    };
+    let top = view.top_in(layout);
+    let title = title(file, view, layout, top, area.width as usize);
+    let block = titled(&title, ctx);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let lines = lines(doc, view.file, file, layout, top, view, inner.width as usize, inner.height as usize, ctx);
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn title(file: &FileDoc, view: &PatchView, layout: Layout, top: usize, width: usize) -> String {
+    let mut parts = vec![format!("{} +{} −{}", inert(&file.path), file.added, file.removed)];
+    if file.created {
+        parts.push("new file".into());
+    }
+    if file.deleted {
+        parts.push("deleted".into());
+    }
+    parts.push(if layout == Layout::SideBySide { "side by side".into() } else { "unified".into() });
+    if !file.hunks.is_empty() {
+        parts.push(format!("hunk {}/{}", file.hunk_at(layout, top) + 1, file.hunks.len()));
+    }
+    if view.wrap {
+        parts.push("wrap".into());
+    } else if view.hscroll > 0 {
+        parts.push(format!("→{}", view.hscroll));
+    }
+    clip(&format!("Diff · {}", parts.join(" · ")), width.saturating_sub(6))
+}
+
+/// The visible lines of the diff, highlighting what they need first.
+#[allow(clippy::too_many_arguments)]
+fn lines(
+    doc: &Arc<Doc>,
+    index: usize,
+    file: &FileDoc,
+    layout: Layout,
+    top: usize,
+    view: &PatchView,
+    width: usize,
+    height: usize,
+    ctx: &Ctx,
+) -> Vec<Line<'static>> {
+    let mut memo = ctx.review.borrow_mut();
+    let Some(cache) = memo.file(doc, index) else { return Vec::new() };
+    let end = (top + height).min(file.len(layout));
+    ensure(cache, file, layout, top..end);
+    let nw = file.number_width();
+    let mut out: Vec<Line<'static>> = Vec::with_capacity(height);
+    let t = ctx.theme;
+    for row in top..end {
+        if out.len() >= height {
+            break;
+        }
+        let hunk = match layout {
+            Layout::SideBySide => match file.rows[row] {
+                Row::Hunk(h) => Some(h),
+                Row::Pair(..) => None,
+            },
+            Layout::Unified => match file.unified[row] {
+                URow::Hunk(h) => Some(h),
+                _ => None,
+            },
+        };
+        if let Some(h) = hunk {
+            out.push(hunk_line(&file.hunks[h as usize].header, width, t));
+            continue;
+        }
+        let visual = match layout {
+            Layout::SideBySide => {
+                let Row::Pair(o, n) = file.rows[row] else { continue };
+                side_by_side(cache, file, o, n, nw, width, view, t)
+            }
+            Layout::Unified => unified(cache, file, file.unified[row], nw, width, view, t),
+        };
+        out.extend(visual);
+    }
+    out.truncate(height);
+    out
+}
+
+/// Highlights both streams over the rows `rows` of `layout`.
+fn ensure(cache: &mut FileCache, file: &FileDoc, layout: Layout, rows: Range<usize>) {
+    let (mut old, mut new) = (None::<Range<usize>>, None::<Range<usize>>);
+    let add = |r: &mut Option<Range<usize>>, i: u32| {
+        let i = i as usize;
+        *r = Some(match r.take() {
+            Some(x) => x.start.min(i)..x.end.max(i + 1),
+            None => i..i + 1,
+        });
+    };
+    for row in rows {
+        let (o, n) = match layout {
+            Layout::SideBySide => match file.rows[row] {
+                Row::Pair(o, n) => (o, n),
+                Row::Hunk(_) => (None, None),
+            },
+            Layout::Unified => match file.unified[row] {
+                URow::Context(o, n) => (Some(o), Some(n)),
+                URow::Removed(o) => (Some(o), file.old.partner[o as usize]),
+                URow::Added(n) => (file.new.partner[n as usize], Some(n)),
+                URow::Hunk(_) => (None, None),
+            },
+        };
+        if let Some(o) = o {
+            add(&mut old, o);
+        }
+        if let Some(n) = n {
+            add(&mut new, n);
+        }
+    }
+    if let Some(r) = old {
+        cache.old.ensure(&file.old.text, r);
+    }
+    if let Some(r) = new {
+        cache.new.ensure(&file.new.text, r);
+    }
+}
+
+fn hunk_line(header: &str, width: usize, t: &Theme) -> Line<'static> {
+    let text = clip(&inert(header), width.saturating_sub(1));
+    let used = unicode_width::UnicodeWidthStr::width(text.as_str());
+    Line::from(vec![
+        Span::styled(text, t.accent().add_modifier(Modifier::BOLD)),
+        Span::styled(format!(" {}", "─".repeat(width.saturating_sub(used + 1))), t.border()),
+    ])
+}
+
+/// Which side a stream is: old lines are removed when changed, new ones added.
+#[derive(Clone, Copy, PartialEq)]
+enum Which {
+    Old,
+    New,
+}
+
+/// A side's line as cells: highlighted, emphasized, made inert.
+fn cells_of(cache: &mut FileCache, file: &FileDoc, which: Which, i: u32, t: &Theme) -> (Vec<Cell>, Style) {
+    let side: &Side = if which == Which::Old { &file.old } else { &file.new };
+    let text = &side.text[i as usize];
+    let changed = side.changed[i as usize];
+    let added = changed.then_some(which == Which::New);
+    let line_bg = t.diff_bg(added, false);
+    let emph_bg = t.diff_bg(added, true);
+    let emph: Vec<Range<usize>> = if changed {
+        let o = if which == Which::Old { Some(i) } else { side.partner[i as usize] };
+        match o.and_then(|o| cache.emphasis(file, o)) {
+            Some(e) => {
+                if which == Which::Old {
+                    e.old.clone()
+                } else {
+                    e.new.clone()
+                }
+            }
+            None => Vec::new(),
+        }
+    } else {
+        Vec::new()
+    };
+    let stream = if which == Which::Old { &cache.old } else { &cache.new };
+    let runs: &[Run] = stream.get(i as usize).unwrap_or(&[]);
+    (cells(text, runs, &emph, line_bg, emph_bg, t), line_bg)
+}
+
+fn cells(text: &str, runs: &[Run], emph: &[Range<usize>], line_bg: Style, emph_bg: Style, t: &Theme) -> Vec<Cell> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut run = 0;
+    let mut e = 0;
+    let mut col = 0usize;
+    for (at, ch) in text.char_indices() {
+        while run < runs.len() && runs[run].end as usize <= at {
+            run += 1;
+        }
+        while e < emph.len() && emph[e].end <= at {
+            e += 1;
+        }
+        let mut style = match runs.get(run) {
+            Some(r) => {
+                let mut s = Style::new().fg(t.rgb(r.fg.0, r.fg.1, r.fg.2));
+                if r.bold {
+                    s = s.add_modifier(Modifier::BOLD);
+                }
+                if r.italic {
+                    s = s.add_modifier(Modifier::ITALIC);
+                }
+                if r.underline {
+                    s = s.add_modifier(Modifier::UNDERLINED);
+                }
+                s
+            }
+            None => Style::new().fg(t.fg),
+        };
+        style = style.patch(if emph.get(e).is_some_and(|r| r.start <= at) { emph_bg } else { line_bg });
+        if ch == '\t' {
+            let n = TAB - col % TAB;
+            for _ in 0..n {
+                out.push(Cell { ch: ' ', width: 1, style });
+            }
+            col += n;
+            continue;
+        }
+        let shown = match inert_char(ch) {
+            Some(c) => c,
+            None => ch,
+        };
+        let width = UnicodeWidthChar::width(shown).unwrap_or(0) as u8;
+        if width == 0 {
+            continue; // combining marks and the like: nothing to place
+        }
+        out.push(Cell { ch: shown, width, style });
+        col += width as usize;
+    }
+    out
+}
+
+/// The placeholder a control character is drawn as, as in `inert`.
+fn inert_char(c: char) -> Option<char> {
+    let mut b = [0u8; 4];
+    match inert(c.encode_utf8(&mut b)) {
+        std::borrow::Cow::Borrowed(_) => None,
+        std::borrow::Cow::Owned(s) => s.chars().next(),
+    }
+}
+
+/// Up to `width` columns of `cells` after skipping `skip`, padded with `pad`.
+fn cut(cells: &[Cell], skip: usize, width: usize, pad: Style) -> Vec<Span<'static>> {
+    let mut spans: Vec<Span<'static>> = Vec::new();
+    let mut col = 0usize;
+    let mut used = 0usize;
+    let mut buf = String::new();
+    let mut style = pad;
+    let flush = |buf: &mut String, style: Style, spans: &mut Vec<Span<'static>>| {
+        if !buf.is_empty() {
+            spans.push(Span::styled(std::mem::take(buf), style));
+        }
+    };
+    for c in cells {
+        let w = c.width as usize;
+        if col < skip {
+            col += w;
+            if col > skip {
+                // A wide character cut in half at the left edge.
+                let part = col - skip;
+                if c.style != style {
+                    flush(&mut buf, style, &mut spans);
+                    style = c.style;
+                }
+                buf.extend(std::iter::repeat_n(' ', part.min(width)));
+                used += part.min(width);
+            }
+            continue;
+        }
+        if used + w > width {
+            // The line goes on past the edge: say so in the last column.
+            if width > 0 {
+                if used >= width {
+                    spans_pop_last_char(&mut buf, &mut spans, &mut used);
+                }
+                flush(&mut buf, style, &mut spans);
+                spans.push(Span::styled("→", style.patch(Style::new().add_modifier(Modifier::DIM))));
+                used += 1;
+            }
+            break;
+        }
+        if c.style != style {
+            flush(&mut buf, style, &mut spans);
+            style = c.style;
+        }
+        buf.push(c.ch);
+        used += w;
+        col += w;
+    }
+    flush(&mut buf, style, &mut spans);
+    if used < width {
+        spans.push(Span::styled(" ".repeat(width - used), pad));
+    }
+    spans
+}
+
+/// Takes the last character drawn back off (from `buf`, else the last span),
+/// so a marker can take its column.
+fn spans_pop_last_char(buf: &mut String, spans: &mut Vec<Span<'static>>, used: &mut usize) -> Option<char> {
+    let c = match buf.pop() {
+        Some(c) => c,
+        None => {
+            let last = spans.last_mut()?;
+            let mut s = last.content.to_string();
+            let c = s.pop()?;
+            if s.is_empty() {
+                spans.pop();
+            } else {
+                last.content = s.into();
+            }
+            c
+        }
+    };
+    *used = used.saturating_sub(UnicodeWidthChar::width(c).unwrap_or(1));
+    Some(c)
+}
+
+/// `cells` broken into lines of at most `width` columns (at least one line).
+fn wrap(cells: &[Cell], width: usize, pad: Style) -> Vec<Vec<Span<'static>>> {
+    let width = width.max(1);
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut used = 0;
+    for (i, c) in cells.iter().enumerate() {
+        if used + c.width as usize > width {
+            out.push(cut(&cells[start..i], 0, width, pad));
+            start = i;
+            used = 0;
+        }
+        used += c.width as usize;
+    }
+    out.push(cut(&cells[start..], 0, width, pad));
+    out
+}
+
+/// The gutter: line number and the `-`/`+` mark, so a change never shows by colour alone.
+fn gutter(number: Option<u32>, nw: usize, mark: char, t: &Theme) -> Vec<Span<'static>> {
+    let num = number.map(|n| format!("{n:>nw$}")).unwrap_or_else(|| " ".repeat(nw));
+    let mark_style = match mark {
+        '-' => t.error().add_modifier(Modifier::BOLD),
+        '+' => t.ok().add_modifier(Modifier::BOLD),
+        _ => t.dim(),
+    };
+    vec![Span::styled(num, t.dim()), Span::raw(" "), Span::styled(mark.to_string(), mark_style), Span::raw(" ")]
+}
+
+/// One side's visual lines for a side-by-side row.
+#[allow(clippy::too_many_arguments)]
+fn side_lines(
+    cache: &mut FileCache,
+    file: &FileDoc,
+    which: Which,
+    i: Option<u32>,
+    nw: usize,
+    width: usize,
+    view: &PatchView,
+    t: &Theme,
+) -> Vec<Vec<Span<'static>>> {
+    let content = width.saturating_sub(nw + 3);
+    let Some(i) = i else { return vec![vec![Span::raw(" ".repeat(width))]] };
+    let side = if which == Which::Old { &file.old } else { &file.new };
+    let mark = match (side.changed[i as usize], which) {
+        (false, _) => ' ',
+        (true, Which::Old) => '-',
+        (true, Which::New) => '+',
+    };
+    let (cells, bg) = cells_of(cache, file, which, i, t);
+    let bodies = if view.wrap { wrap(&cells, content, bg) } else { vec![cut(&cells, view.hscroll, content, bg)] };
+    bodies
+        .into_iter()
+        .enumerate()
+        .map(|(k, body)| {
+            let mut l = if k == 0 { gutter(Some(side.numbers[i as usize]), nw, mark, t) } else { gutter(None, nw, '↪', t) };
+            l.extend(body);
+            l
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn side_by_side(
+    cache: &mut FileCache,
+    file: &FileDoc,
+    o: Option<u32>,
+    n: Option<u32>,
+    nw: usize,
+    width: usize,
+    view: &PatchView,
+    t: &Theme,
+) -> Vec<Line<'static>> {
+    let left_w = width.saturating_sub(1) / 2;
+    let right_w = width.saturating_sub(1 + left_w);
+    let left = side_lines(cache, file, Which::Old, o, nw, left_w, view, t);
+    let right = side_lines(cache, file, Which::New, n, nw, right_w, view, t);
+    let rows = left.len().max(right.len());
+    (0..rows)
+        .map(|k| {
+            let mut spans = left.get(k).cloned().unwrap_or_else(|| vec![Span::raw(" ".repeat(left_w))]);
+            spans.push(Span::styled("│", t.border()));
+            spans.extend(right.get(k).cloned().unwrap_or_else(|| vec![Span::raw(" ".repeat(right_w))]));
+            Line::from(spans)
+        })
+        .collect()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn unified(cache: &mut FileCache, file: &FileDoc, row: URow, nw: usize, width: usize, view: &PatchView, t: &Theme) -> Vec<Line<'static>> {
+    let (which, i, old_no, new_no, mark) = match row {
+        URow::Context(o, n) => (Which::New, n, Some(file.old.numbers[o as usize]), Some(file.new.numbers[n as usize]), ' '),
+        URow::Removed(o) => (Which::Old, o, Some(file.old.numbers[o as usize]), None, '-'),
+        URow::Added(n) => (Which::New, n, None, Some(file.new.numbers[n as usize]), '+'),
+        URow::Hunk(_) => return Vec::new(),
+    };
+    let content = width.saturating_sub(2 * nw + 4);
+    let (cells, bg) = cells_of(cache, file, which, i, t);
+    let bodies = if view.wrap { wrap(&cells, content, bg) } else { vec![cut(&cells, view.hscroll, content, bg)] };
+    bodies
+        .into_iter()
+        .enumerate()
+        .map(|(k, body)| {
+            let num = |n: Option<u32>| n.filter(|_| k == 0).map(|n| format!("{n:>nw$}")).unwrap_or_else(|| " ".repeat(nw));
+            let mut spans = vec![Span::styled(num(old_no), t.dim()), Span::raw(" ")];
+            spans.extend(gutter(new_no.filter(|_| k == 0), nw, if k == 0 { mark } else { '↪' }, t));
+            spans.extend(body);
+            Line::from(spans)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tui::theme::Depth;
+
+    fn text(spans: &[Span]) -> String {
+        spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    fn plain(s: &str) -> Vec<Cell> {
+        let t = Theme::builtin(Depth::TrueColor);
+        cells(s, &[], &[], Style::new(), Style::new(), &t)
+    }
+
+    #[test]
+    fn cells_expand_tabs_and_make_control_characters_inert() {
+        let c = plain("\tx\u{1b}[2Jy");
+        let s: String = c.iter().map(|c| c.ch).collect();
+        assert_eq!(s, "    x␛[2Jy");
+        assert!(!s.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn cutting_skips_columns_pads_and_handles_wide_characters() {
+        let c = plain("abcdef");
+        assert_eq!(text(&cut(&c, 2, 3, Style::new())), "cd→", "a line cut at the edge is marked");
+        assert_eq!(text(&cut(&c, 4, 5, Style::new())), "ef   ");
+        let wide = plain("日本語");
+        assert_eq!(text(&cut(&wide, 1, 4, Style::new())), " 本→", "half a wide character is a space");
+        let lines = wrap(&plain("abcdefg"), 3, Style::new());
+        let got: Vec<String> = lines.iter().map(|l| text(l)).collect();
+        assert_eq!(got, ["abc", "def", "g  "]);
+        assert_eq!(wrap(&[], 3, Style::new()).len(), 1);
+    }
+
+    #[test]
+    fn emphasis_and_highlight_styles_land_on_the_right_characters() {
+        let t = Theme::builtin(Depth::TrueColor);
+        let runs = [
+            Run { end: 2, fg: (1, 2, 3), bold: true, italic: false, underline: false },
+            Run { end: 4, fg: (4, 5, 6), bold: false, italic: false, underline: false },
+        ];
+        let emph = t.diff_bg(Some(true), true);
+        let emph_at = vec![Range { start: 2, end: 4 }];
+        let c = cells("ab<=", &runs, &emph_at, t.diff_bg(Some(true), false), emph, &t);
+        assert_eq!(c[0].style.fg, Some(t.rgb(1, 2, 3)));
+        assert!(c[0].style.add_modifier.contains(Modifier::BOLD));
+        assert_eq!(c[0].style.bg, Some(t.plus_bg));
+        assert_eq!(c[2].style.bg, Some(t.plus_emph_bg));
+        assert_eq!(c[3].style.fg, Some(t.rgb(4, 5, 6)));
+    }
+}
