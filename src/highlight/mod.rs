@@ -1,21 +1,26 @@
 //! Syntax highlighting with syntect (the onig engine, whose first highlight is
 //! far faster than the pure-Rust one). syntect's default set lacks some
 //! languages Suture shows; their definitions ship here, written for Suture:
-//! TOML now (configuration, flag files); TypeScript joins with the diff view.
+//! TOML now (configuration, flag files).
 //!
-//! Loading the sets takes about a millisecond, so it happens lazily, once.
+//! The shipped syntaxes live in a set of their own: adding them to the
+//! default set would mean linking it again, which costs about 150 ms, while
+//! the default set loads in about a millisecond and the extra set, built only
+//! when one of its languages is asked for, in less. So the first highlighted
+//! screen costs what it costs to parse what is on it.
 
 use std::sync::OnceLock;
 
 use syntect::easy::HighlightLines;
 use syntect::highlighting::{Style, Theme, ThemeSet};
-use syntect::parsing::{SyntaxDefinition, SyntaxReference, SyntaxSet};
+use syntect::parsing::{SyntaxDefinition, SyntaxReference, SyntaxSet, SyntaxSetBuilder};
 use syntect::util::LinesWithEndings;
 
-const EXTRA: &[(&str, &str)] = &[("TOML", include_str!("toml.sublime-syntax"))];
+const EXTRA: &[(&str, &str, &[&str])] = &[("TOML", include_str!("toml.sublime-syntax"), &["toml"])];
 
 pub struct Highlighter {
     syntaxes: SyntaxSet,
+    extra: OnceLock<SyntaxSet>,
     theme: Theme,
 }
 
@@ -24,45 +29,56 @@ impl Highlighter {
     pub fn get() -> &'static Highlighter {
         static H: OnceLock<Highlighter> = OnceLock::new();
         H.get_or_init(|| {
-            let mut builder = SyntaxSet::load_defaults_newlines().into_builder();
-            for (name, text) in EXTRA {
+            let mut themes = ThemeSet::load_defaults();
+            let theme = themes.themes.remove("base16-ocean.dark").unwrap_or_default();
+            Highlighter { syntaxes: SyntaxSet::load_defaults_newlines(), extra: OnceLock::new(), theme }
+        })
+    }
+
+    fn extra(&self) -> &SyntaxSet {
+        self.extra.get_or_init(|| {
+            let mut builder = SyntaxSetBuilder::new();
+            for (name, text, _) in EXTRA {
                 match SyntaxDefinition::load_from_str(text, true, Some(name)) {
                     Ok(def) => builder.add(def),
                     Err(e) => tracing::error!("the shipped {name} syntax does not load: {e}"),
                 }
             }
-            let mut themes = ThemeSet::load_defaults();
-            let theme = themes.themes.remove("base16-ocean.dark").unwrap_or_default();
-            Highlighter { syntaxes: builder.build(), theme }
+            builder.build()
         })
     }
 
-    /// The syntax for a file extension or name (`toml`, `py`, `rs`).
-    pub fn syntax(&self, ext: &str) -> Option<&SyntaxReference> {
-        self.syntaxes.find_syntax_by_extension(ext).or_else(|| self.syntaxes.find_syntax_by_name(ext))
+    /// The syntax for a file extension or name (`toml`, `py`, `rs`) and the
+    /// set it belongs to (which its parser needs).
+    pub fn find(&self, ext: &str) -> Option<(&SyntaxSet, &SyntaxReference)> {
+        if EXTRA.iter().any(|(name, _, exts)| exts.contains(&ext) || name.eq_ignore_ascii_case(ext)) {
+            let set = self.extra();
+            return set.find_syntax_by_extension(ext).or_else(|| set.find_syntax_by_name(ext)).map(|s| (set, s));
+        }
+        let set = &self.syntaxes;
+        set.find_syntax_by_extension(ext).or_else(|| set.find_syntax_by_name(ext)).map(|s| (set, s))
     }
 
-    pub fn syntax_set(&self) -> &SyntaxSet {
-        &self.syntaxes
+    /// The syntax for `ext`, or plain text, with its set.
+    pub fn find_or_plain(&self, ext: &str) -> (&SyntaxSet, &SyntaxReference) {
+        self.find(ext).unwrap_or_else(|| (&self.syntaxes, self.syntaxes.find_syntax_plain_text()))
+    }
+
+    /// The syntax for a file extension or name, if there is one.
+    pub fn syntax(&self, ext: &str) -> Option<&SyntaxReference> {
+        self.find(ext).map(|(_, s)| s)
     }
 
     pub fn theme(&self) -> &Theme {
         &self.theme
     }
 
-    /// The syntax for `ext`, or plain text.
-    pub fn syntax_or_plain(&self, ext: &str) -> &SyntaxReference {
-        self.syntax(ext).unwrap_or_else(|| self.syntaxes.find_syntax_plain_text())
-    }
-
     /// Highlighted lines as (style, text) runs; plain text when the syntax is
     /// unknown or the highlighter fails on a line.
     pub fn lines<'a>(&self, text: &'a str, ext: &str) -> Vec<Vec<(Style, &'a str)>> {
-        let syntax = self.syntax(ext).unwrap_or_else(|| self.syntaxes.find_syntax_plain_text());
+        let (set, syntax) = self.find_or_plain(ext);
         let mut h = HighlightLines::new(syntax, &self.theme);
-        LinesWithEndings::from(text)
-            .map(|line| h.highlight_line(line, &self.syntaxes).unwrap_or_else(|_| vec![(Style::default(), line)]))
-            .collect()
+        LinesWithEndings::from(text).map(|line| h.highlight_line(line, set).unwrap_or_else(|_| vec![(Style::default(), line)])).collect()
     }
 
     /// Text with 24-bit ANSI colours for a terminal (`suture config show`).
@@ -82,12 +98,12 @@ mod tests {
 
     fn scopes_of(text: &str, ext: &str) -> Vec<(String, String)> {
         let h = Highlighter::get();
-        let syntax = h.syntax(ext).unwrap();
+        let (set, syntax) = h.find(ext).unwrap();
         let mut state = syntect::parsing::ParseState::new(syntax);
         let mut stack = syntect::parsing::ScopeStack::new();
         let mut out = Vec::new();
         for line in LinesWithEndings::from(text) {
-            let ops = state.parse_line(line, &h.syntaxes).unwrap();
+            let ops = state.parse_line(line, set).unwrap();
             let mut last = 0;
             for (i, op) in ops {
                 if i > last {

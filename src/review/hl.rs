@@ -14,7 +14,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use syntect::highlighting::{FontStyle, HighlightIterator, HighlightState, Highlighter as Painter};
-use syntect::parsing::{ParseState, ScopeStack, SyntaxReference};
+use syntect::parsing::{ParseState, ScopeStack, SyntaxReference, SyntaxSet};
 
 use super::words::{self, Emphasis};
 use super::{Doc, FileDoc};
@@ -35,9 +35,13 @@ pub struct Run {
 
 /// Highlighted lines of one stream, filled on demand.
 pub struct Stream {
+    set: &'static SyntaxSet,
     syntax: &'static SyntaxReference,
     painter: Painter<'static>,
     checkpoints: Vec<(ParseState, HighlightState)>,
+    /// The state before the line after the last one highlighted: scrolling
+    /// on by a line parses that one line.
+    cursor: Option<(usize, ParseState, HighlightState)>,
     lines: Vec<Option<Box<[Run]>>>,
     buf: String,
     /// Lines run through the parser so far: the work done, for tests and benches.
@@ -47,10 +51,10 @@ pub struct Stream {
 impl Stream {
     pub fn new(ext: &str, len: usize) -> Stream {
         let h = Highlighter::get();
-        let syntax = h.syntax_or_plain(ext);
+        let (set, syntax) = h.find_or_plain(ext);
         let painter = Painter::new(h.theme());
         let start = (ParseState::new(syntax), HighlightState::new(&painter, ScopeStack::new()));
-        Stream { syntax, painter, checkpoints: vec![start], lines: vec![None; len], buf: String::new(), parsed: 0 }
+        Stream { set, syntax, painter, checkpoints: vec![start], cursor: None, lines: vec![None; len], buf: String::new(), parsed: 0 }
     }
 
     /// The runs of line `i`, if it has been highlighted.
@@ -64,8 +68,15 @@ impl Stream {
         let end = range.end.min(text.len()).min(self.lines.len());
         let Some(first) = (range.start..end).find(|i| self.lines[*i].is_none()) else { return };
         let k = (first / EVERY).min(self.checkpoints.len() - 1);
-        let (mut ps, mut hs) = self.checkpoints[k].clone();
-        for (j, line) in text.iter().enumerate().take(end).skip(k * EVERY) {
+        let (from, mut ps, mut hs) = match self.cursor.take() {
+            Some((at, ps, hs)) if at <= first && at > k * EVERY => (at, ps, hs),
+            other => {
+                self.cursor = other;
+                let (ps, hs) = self.checkpoints[k].clone();
+                (k * EVERY, ps, hs)
+            }
+        };
+        for (j, line) in text.iter().enumerate().take(end).skip(from) {
             if j % EVERY == 0 && j / EVERY == self.checkpoints.len() {
                 self.checkpoints.push((ps.clone(), hs.clone()));
             }
@@ -74,6 +85,7 @@ impl Stream {
                 self.lines[j] = Some(runs);
             }
         }
+        self.cursor = Some((end, ps, hs));
     }
 
     /// Extends the saved states by up to `budget` lines past the last one, so
@@ -107,7 +119,7 @@ impl Stream {
         let plain = || {
             vec![Run { end: line.len() as u32, fg: (0xc0, 0xc5, 0xce), bold: false, italic: false, underline: false }].into_boxed_slice()
         };
-        let ops = match ps.parse_line(&self.buf, Highlighter::get().syntax_set()) {
+        let ops = match ps.parse_line(&self.buf, self.set) {
             Ok(ops) => ops,
             Err(e) => {
                 tracing::debug!("syntect gave up on a line of {}: {e}", self.syntax.name);
@@ -222,6 +234,11 @@ mod tests {
         // Already there: no work.
         s.ensure(&text, 10..30);
         assert_eq!(s.parsed, 40);
+        // Scrolling on by a line parses that line only.
+        for i in 1..=20 {
+            s.ensure(&text, i..40 + i);
+        }
+        assert_eq!(s.parsed, 60);
     }
 
     #[test]

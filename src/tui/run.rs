@@ -165,6 +165,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     let panic_after_draw = std::env::var_os("SUTURE_TEST_PANIC").is_some();
 
     let mut pending_status: Option<String> = None;
+    let mut warmed: Option<(usize, usize)> = None;
     loop {
         if let Some(s) = pending_status.take() {
             state.status = Some(s);
@@ -202,7 +203,12 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
             }
         }
         let wake = dirty.then_some(due);
+        // With nothing else to do, the review screen saves parse states ahead
+        // in the file shown, a slice at a time, so a later jump anywhere
+        // re-parses at most a few lines.
+        let warm = if dirty { None } else { warm_target(&state).filter(|w| warmed != Some(w.key())) };
         tokio::select! {
+            biased;
             ev = events.next() => match ev {
                 Some(Ok(ev)) => pending.extend(map_event(ev, &state, &opts.keymap)),
                 Some(Err(e)) => return Err(e).context("reading terminal input"),
@@ -217,11 +223,39 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
             _ = sigterm.recv() => pending.push(Action::Terminate),
             _ = sighup.recv() => pending.push(Action::Terminate),
             _ = tokio::time::sleep_until(wake.map(tokio::time::Instant::from_std).unwrap_or_else(tokio::time::Instant::now)), if wake.is_some() => {}
+            _ = tokio::task::yield_now(), if warm.is_some() => {
+                if let Some(w) = &warm
+                    && review.borrow_mut().warm(&w.0, w.1, WARM_SLICE)
+                {
+                    warmed = Some(w.key());
+                }
+            }
         }
     }
     let _ = worker.send(Effect::Quit);
     drop(guard);
     Ok(())
+}
+
+/// Lines per side highlighted ahead in one idle slice (a few milliseconds).
+const WARM_SLICE: usize = 64;
+
+/// The document and file the review screen shows, to warm while idle.
+struct Warm(std::sync::Arc<crate::review::Doc>, usize);
+
+impl Warm {
+    fn key(&self) -> (usize, usize) {
+        (std::sync::Arc::as_ptr(&self.0) as usize, self.1)
+    }
+}
+
+fn warm_target(state: &State) -> Option<Warm> {
+    if state.tab != super::app::Tab::Patches {
+        return None;
+    }
+    let v = state.patch_view.as_ref()?;
+    let doc = v.doc.as_ref().ok()?;
+    Some(Warm(doc.clone(), v.file))
 }
 
 fn draw(guard: &mut terminal::Guard, state: &State, ctx: &Ctx) -> anyhow::Result<()> {

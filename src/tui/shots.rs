@@ -33,12 +33,38 @@ pub fn open_incident(state: &mut State, detail: &IncidentDetail) {
 }
 
 pub fn render(state: &State, theme: &Theme, keymap: &Keymap) -> Buffer {
-    let (w, h) = state.size;
-    let mut term = Terminal::new(TestBackend::new(w, h)).expect("a test backend never fails");
-    let review = std::cell::RefCell::default();
-    let ctx = Ctx { theme, keymap, review: &review };
-    term.draw(|f| views::draw(f, state, &ctx)).expect("drawing into memory never fails");
-    term.backend().buffer().clone()
+    Renderer::default().render(state, theme, keymap).clone()
+}
+
+/// Draws frame after frame into memory keeping the review screen's highlight
+/// memo between them, as the live console does (for benches and tests of
+/// scrolling).
+#[derive(Default)]
+pub struct Renderer {
+    review: std::cell::RefCell<crate::review::hl::DocCache>,
+    term: Option<Terminal<TestBackend>>,
+}
+
+impl Renderer {
+    pub fn render(&mut self, state: &State, theme: &Theme, keymap: &Keymap) -> &Buffer {
+        let (w, h) = state.size;
+        let fits = self.term.as_ref().is_some_and(|t| t.backend().buffer().area.width == w && t.backend().buffer().area.height == h);
+        if !fits {
+            self.term = None;
+        }
+        let term = self.term.get_or_insert_with(|| Terminal::new(TestBackend::new(w, h)).expect("a test backend never fails"));
+        let ctx = Ctx { theme, keymap, review: &self.review };
+        term.draw(|f| views::draw(f, state, &ctx)).expect("drawing into memory never fails");
+        term.backend().buffer()
+    }
+
+    /// Saves parse states ahead in the review screen's file, as the console
+    /// does while idle; `true` when there is nothing left to do.
+    pub fn warm(&mut self, state: &State, budget: usize) -> bool {
+        let Some(v) = &state.patch_view else { return true };
+        let Ok(doc) = &v.doc else { return true };
+        self.review.borrow_mut().warm(doc, v.file, budget)
+    }
 }
 
 /// `(name, svg)` for every tab, the help overlay and, given a detail, the Incident view.

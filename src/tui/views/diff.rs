@@ -11,10 +11,10 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use ratatui::Frame;
+use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::{Modifier, Style};
-use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Paragraph, Widget};
 use unicode_width::UnicodeWidthChar;
 
 use super::{Ctx, titled};
@@ -52,8 +52,31 @@ pub fn draw(f: &mut Frame, area: Rect, view: &PatchView, layout: Layout, ctx: &C
     let block = titled(&title, ctx);
     let inner = block.inner(area);
     f.render_widget(block, area);
-    let lines = lines(doc, view.file, file, layout, top, view, inner.width as usize, inner.height as usize, ctx);
-    f.render_widget(Paragraph::new(lines), inner);
+    let rows = lines(doc, view.file, file, layout, top, view, inner.width as usize, inner.height as usize, ctx);
+    f.render_widget(Cells(rows), inner);
+}
+
+/// Rows of cells written straight into the buffer: the diff already knows
+/// each character's width and style, so nothing is measured twice.
+struct Cells(Vec<Vec<Cell>>);
+
+impl Widget for Cells {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        for (row, y) in self.0.iter().zip(area.top()..area.bottom()) {
+            let mut x = area.left();
+            for c in row {
+                let w = c.width as u16;
+                if x + w > area.right() {
+                    break;
+                }
+                buf[(x, y)].set_char(c.ch).set_style(c.style);
+                for k in 1..w {
+                    buf[(x + k, y)].reset();
+                }
+                x += w;
+            }
+        }
+    }
 }
 
 fn title(file: &FileDoc, view: &PatchView, layout: Layout, top: usize, width: usize) -> String {
@@ -88,13 +111,13 @@ fn lines(
     width: usize,
     height: usize,
     ctx: &Ctx,
-) -> Vec<Line<'static>> {
+) -> Vec<Vec<Cell>> {
     let mut memo = ctx.review.borrow_mut();
     let Some(cache) = memo.file(doc, index) else { return Vec::new() };
     let end = (top + height).min(file.len(layout));
     ensure(cache, file, layout, top..end);
     let nw = file.number_width();
-    let mut out: Vec<Line<'static>> = Vec::with_capacity(height);
+    let mut out: Vec<Vec<Cell>> = Vec::with_capacity(height);
     let t = ctx.theme;
     for row in top..end {
         if out.len() >= height {
@@ -165,13 +188,29 @@ fn ensure(cache: &mut FileCache, file: &FileDoc, layout: Layout, rows: Range<usi
     }
 }
 
-fn hunk_line(header: &str, width: usize, t: &Theme) -> Line<'static> {
-    let text = clip(&inert(header), width.saturating_sub(1));
-    let used = unicode_width::UnicodeWidthStr::width(text.as_str());
-    Line::from(vec![
-        Span::styled(text, t.accent().add_modifier(Modifier::BOLD)),
-        Span::styled(format!(" {}", "─".repeat(width.saturating_sub(used + 1))), t.border()),
-    ])
+fn hunk_line(header: &str, width: usize, t: &Theme) -> Vec<Cell> {
+    let mut out = Vec::with_capacity(width);
+    push_str(&mut out, &clip(&inert(header), width.saturating_sub(1)), t.accent().add_modifier(Modifier::BOLD));
+    let used = out.iter().map(|c| c.width as usize).sum::<usize>();
+    push_str(&mut out, " ", Style::new());
+    for _ in used + 1..width {
+        out.push(Cell { ch: '─', width: 1, style: t.border() });
+    }
+    out
+}
+
+/// Appends `s` (already inert) as cells of one style.
+fn push_str(out: &mut Vec<Cell>, s: &str, style: Style) {
+    for ch in s.chars() {
+        let width = UnicodeWidthChar::width(ch).unwrap_or(0) as u8;
+        if width > 0 {
+            out.push(Cell { ch, width, style });
+        }
+    }
+}
+
+fn blank(width: usize, style: Style) -> Vec<Cell> {
+    vec![Cell { ch: ' ', width: 1, style }; width]
 }
 
 /// Which side a stream is: old lines are removed when changed, new ones added.
@@ -269,84 +308,46 @@ fn inert_char(c: char) -> Option<char> {
     }
 }
 
-/// Up to `width` columns of `cells` after skipping `skip`, padded with `pad`.
-fn cut(cells: &[Cell], skip: usize, width: usize, pad: Style) -> Vec<Span<'static>> {
-    let mut spans: Vec<Span<'static>> = Vec::new();
+/// Exactly `width` columns of `cells` after skipping `skip`, padded with
+/// `pad`; a line that goes on past the edge ends in a dim `→`.
+fn cut(cells: &[Cell], skip: usize, width: usize, pad: Style) -> Vec<Cell> {
+    let mut out: Vec<Cell> = Vec::with_capacity(width);
     let mut col = 0usize;
     let mut used = 0usize;
-    let mut buf = String::new();
-    let mut style = pad;
-    let flush = |buf: &mut String, style: Style, spans: &mut Vec<Span<'static>>| {
-        if !buf.is_empty() {
-            spans.push(Span::styled(std::mem::take(buf), style));
-        }
-    };
     for c in cells {
         let w = c.width as usize;
         if col < skip {
             col += w;
             if col > skip {
                 // A wide character cut in half at the left edge.
-                let part = col - skip;
-                if c.style != style {
-                    flush(&mut buf, style, &mut spans);
-                    style = c.style;
-                }
-                buf.extend(std::iter::repeat_n(' ', part.min(width)));
-                used += part.min(width);
+                let part = (col - skip).min(width);
+                out.extend(std::iter::repeat_n(Cell { ch: ' ', width: 1, style: c.style }, part));
+                used += part;
             }
             continue;
         }
         if used + w > width {
-            // The line goes on past the edge: say so in the last column.
             if width > 0 {
-                if used >= width {
-                    spans_pop_last_char(&mut buf, &mut spans, &mut used);
+                while used >= width {
+                    let Some(last) = out.pop() else { break };
+                    used -= last.width as usize;
                 }
-                flush(&mut buf, style, &mut spans);
-                spans.push(Span::styled("→", style.patch(Style::new().add_modifier(Modifier::DIM))));
+                let style = out.last().map(|l| l.style).unwrap_or(pad);
+                out.push(Cell { ch: '→', width: 1, style: style.add_modifier(Modifier::DIM) });
                 used += 1;
             }
             break;
         }
-        if c.style != style {
-            flush(&mut buf, style, &mut spans);
-            style = c.style;
-        }
-        buf.push(c.ch);
+        out.push(*c);
         used += w;
         col += w;
     }
-    flush(&mut buf, style, &mut spans);
-    if used < width {
-        spans.push(Span::styled(" ".repeat(width - used), pad));
-    }
-    spans
+    out.extend(std::iter::repeat_n(Cell { ch: ' ', width: 1, style: pad }, width.saturating_sub(used)));
+    out
 }
 
-/// Takes the last character drawn back off (from `buf`, else the last span),
-/// so a marker can take its column.
-fn spans_pop_last_char(buf: &mut String, spans: &mut Vec<Span<'static>>, used: &mut usize) -> Option<char> {
-    let c = match buf.pop() {
-        Some(c) => c,
-        None => {
-            let last = spans.last_mut()?;
-            let mut s = last.content.to_string();
-            let c = s.pop()?;
-            if s.is_empty() {
-                spans.pop();
-            } else {
-                last.content = s.into();
-            }
-            c
-        }
-    };
-    *used = used.saturating_sub(UnicodeWidthChar::width(c).unwrap_or(1));
-    Some(c)
-}
-
-/// `cells` broken into lines of at most `width` columns (at least one line).
-fn wrap(cells: &[Cell], width: usize, pad: Style) -> Vec<Vec<Span<'static>>> {
+/// `cells` broken into lines of exactly `width` columns (at least one line).
+fn wrap(cells: &[Cell], width: usize, pad: Style) -> Vec<Vec<Cell>> {
     let width = width.max(1);
     let mut out = Vec::new();
     let mut start = 0;
@@ -364,17 +365,21 @@ fn wrap(cells: &[Cell], width: usize, pad: Style) -> Vec<Vec<Span<'static>>> {
 }
 
 /// The gutter: line number and the `-`/`+` mark, so a change never shows by colour alone.
-fn gutter(number: Option<u32>, nw: usize, mark: char, t: &Theme) -> Vec<Span<'static>> {
-    let num = number.map(|n| format!("{n:>nw$}")).unwrap_or_else(|| " ".repeat(nw));
+fn gutter(out: &mut Vec<Cell>, number: Option<u32>, nw: usize, mark: char, t: &Theme) {
+    match number {
+        Some(n) => push_str(out, &format!("{n:>nw$} "), t.dim()),
+        None => out.extend(blank(nw + 1, Style::new())),
+    }
     let mark_style = match mark {
         '-' => t.error().add_modifier(Modifier::BOLD),
         '+' => t.ok().add_modifier(Modifier::BOLD),
         _ => t.dim(),
     };
-    vec![Span::styled(num, t.dim()), Span::raw(" "), Span::styled(mark.to_string(), mark_style), Span::raw(" ")]
+    push_str(out, &mark.to_string(), mark_style);
+    push_str(out, " ", Style::new());
 }
 
-/// One side's visual lines for a side-by-side row.
+/// One side's visual lines for a side-by-side row, each exactly `width` wide.
 #[allow(clippy::too_many_arguments)]
 fn side_lines(
     cache: &mut FileCache,
@@ -385,9 +390,9 @@ fn side_lines(
     width: usize,
     view: &PatchView,
     t: &Theme,
-) -> Vec<Vec<Span<'static>>> {
+) -> Vec<Vec<Cell>> {
     let content = width.saturating_sub(nw + 3);
-    let Some(i) = i else { return vec![vec![Span::raw(" ".repeat(width))]] };
+    let Some(i) = i else { return vec![blank(width, Style::new())] };
     let side = if which == Which::Old { &file.old } else { &file.new };
     let mark = match (side.changed[i as usize], which) {
         (false, _) => ' ',
@@ -400,8 +405,14 @@ fn side_lines(
         .into_iter()
         .enumerate()
         .map(|(k, body)| {
-            let mut l = if k == 0 { gutter(Some(side.numbers[i as usize]), nw, mark, t) } else { gutter(None, nw, '↪', t) };
+            let mut l = Vec::with_capacity(width);
+            if k == 0 {
+                gutter(&mut l, Some(side.numbers[i as usize]), nw, mark, t);
+            } else {
+                gutter(&mut l, None, nw, '↪', t);
+            }
             l.extend(body);
+            l.truncate(width);
             l
         })
         .collect()
@@ -417,7 +428,7 @@ fn side_by_side(
     width: usize,
     view: &PatchView,
     t: &Theme,
-) -> Vec<Line<'static>> {
+) -> Vec<Vec<Cell>> {
     let left_w = width.saturating_sub(1) / 2;
     let right_w = width.saturating_sub(1 + left_w);
     let left = side_lines(cache, file, Which::Old, o, nw, left_w, view, t);
@@ -425,16 +436,15 @@ fn side_by_side(
     let rows = left.len().max(right.len());
     (0..rows)
         .map(|k| {
-            let mut spans = left.get(k).cloned().unwrap_or_else(|| vec![Span::raw(" ".repeat(left_w))]);
-            spans.push(Span::styled("│", t.border()));
-            spans.extend(right.get(k).cloned().unwrap_or_else(|| vec![Span::raw(" ".repeat(right_w))]));
-            Line::from(spans)
+            let mut l = left.get(k).cloned().unwrap_or_else(|| blank(left_w, Style::new()));
+            l.push(Cell { ch: '│', width: 1, style: t.border() });
+            l.extend(right.get(k).cloned().unwrap_or_else(|| blank(right_w, Style::new())));
+            l
         })
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn unified(cache: &mut FileCache, file: &FileDoc, row: URow, nw: usize, width: usize, view: &PatchView, t: &Theme) -> Vec<Line<'static>> {
+fn unified(cache: &mut FileCache, file: &FileDoc, row: URow, nw: usize, width: usize, view: &PatchView, t: &Theme) -> Vec<Vec<Cell>> {
     let (which, i, old_no, new_no, mark) = match row {
         URow::Context(o, n) => (Which::New, n, Some(file.old.numbers[o as usize]), Some(file.new.numbers[n as usize]), ' '),
         URow::Removed(o) => (Which::Old, o, Some(file.old.numbers[o as usize]), None, '-'),
@@ -448,11 +458,15 @@ fn unified(cache: &mut FileCache, file: &FileDoc, row: URow, nw: usize, width: u
         .into_iter()
         .enumerate()
         .map(|(k, body)| {
-            let num = |n: Option<u32>| n.filter(|_| k == 0).map(|n| format!("{n:>nw$}")).unwrap_or_else(|| " ".repeat(nw));
-            let mut spans = vec![Span::styled(num(old_no), t.dim()), Span::raw(" ")];
-            spans.extend(gutter(new_no.filter(|_| k == 0), nw, if k == 0 { mark } else { '↪' }, t));
-            spans.extend(body);
-            Line::from(spans)
+            let mut l = Vec::with_capacity(width);
+            match old_no.filter(|_| k == 0) {
+                Some(n) => push_str(&mut l, &format!("{n:>nw$} "), t.dim()),
+                None => l.extend(blank(nw + 1, Style::new())),
+            }
+            gutter(&mut l, new_no.filter(|_| k == 0), nw, if k == 0 { mark } else { '↪' }, t);
+            l.extend(body);
+            l.truncate(width);
+            l
         })
         .collect()
 }
@@ -462,8 +476,8 @@ mod tests {
     use super::*;
     use crate::tui::theme::Depth;
 
-    fn text(spans: &[Span]) -> String {
-        spans.iter().map(|s| s.content.as_ref()).collect()
+    fn text(cells: &[Cell]) -> String {
+        cells.iter().map(|c| c.ch).collect()
     }
 
     fn plain(s: &str) -> Vec<Cell> {
