@@ -293,3 +293,37 @@ fn the_console_runs_a_repro_and_verifies_a_patch_live_and_stays_responsive() {
     t.wait_for("EXITED:0");
     t.assert_restored();
 }
+
+#[test]
+fn a_proposal_opens_on_the_review_screen_side_by_side_and_unified() {
+    let t = Tmux::start_with("review", "", |sb| {
+        let list = sb.run(&["incidents", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+        let id = v.as_array().unwrap().iter().find(|i| i["title"].as_str().unwrap().starts_with("IndexError")).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let out = sb.cmd().args(["propose", &id]).env("SUTURE_PROPOSE__MAX_CANDIDATES", "8").output().unwrap();
+        assert!(out.status.success(), "{}", common::text(&out.stderr));
+    });
+    t.wait_for("Incidents (8)");
+    t.keys(&["2"]);
+    t.wait_for("suture/templates");
+    t.keys(&["Enter"]);
+    // 100 columns: side by side, the old line on the left, the new on the right.
+    t.wait_for("side by side");
+    t.wait_until("both sides of the change", |s| s.lines().any(|l| l.contains(" - ") && l.contains(" + ")));
+    t.keys(&["u"]);
+    t.wait_for("· unified");
+    t.keys(&["u", "w"]);
+    t.wait_for("· wrap");
+    // 30 rows: the evidence and the risk take the diff's place on `e`.
+    t.keys(&["e"]);
+    t.wait_for("Evidence · ↑↓ a step");
+    t.wait_for("Risk · tier");
+    t.keys(&["Escape"]);
+    t.wait_gone("side by side");
+    t.keys(&["q"]);
+    t.wait_for("EXITED:0");
+    t.assert_restored();
+}

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{Sandbox, repo_root, text};
+use ratatui::style::Color;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -108,6 +109,38 @@ fn templates_find_a_verified_patch_for_each_demo_bug() {
             serde_json::to_string_pretty(found).unwrap()
         );
         assert!(!v["patches"].as_object().unwrap().is_empty(), "verified candidates are recorded as patches");
+    }
+    review_screen_shows_each_proposal(&sb);
+}
+
+/// Every recorded proposal opens on the review screen side by side at
+/// 160x48: both sides of its change, highlighted, with the risk panel.
+fn review_screen_shows_each_proposal(sb: &Sandbox) {
+    use suture::tui::app::{Action, update};
+    use suture::tui::keymap::{Command, Keymap};
+    use suture::tui::theme::{Depth, Theme};
+    let store = suture::store::Store::open(&sb.path("data/suture/demo.db")).unwrap();
+    let snap = suture::tui::run::snapshot(&store).unwrap();
+    assert!(snap.patches.len() >= 3, "{} patches", snap.patches.len());
+    let theme = Theme::builtin(Depth::TrueColor);
+    for (row, p) in snap.patches.iter().enumerate() {
+        let mut s = suture::tui::shots::state_with(&snap, 160, 48);
+        update(&mut s, Action::Command(Command::TabPatches));
+        s.selected[suture::tui::app::Tab::Patches.index()] = row;
+        update(&mut s, Action::Command(Command::Open));
+        let b = suture::tui::shots::render(&s, &theme, &Keymap::default());
+        let screen = suture::tui::shots::text(&b);
+        assert!(screen.contains("side by side") && screen.contains(&p.id), "{screen}");
+        assert!(screen.contains("Risk · tier"), "the risk panel: {screen}");
+        let doc = suture::review::Doc::parse(&p.diff).unwrap();
+        let f = &doc.files[0];
+        let first_added = f.new.text.iter().zip(&f.new.changed).find(|(_, c)| **c).map(|(t, _)| t.trim().to_string()).unwrap();
+        assert!(screen.contains(&first_added[..first_added.len().min(40)]), "the added line {first_added:?} is shown: {screen}");
+        let added_cells = b.content.iter().filter(|c| c.bg == theme.plus_bg || c.bg == theme.plus_emph_bg).count();
+        assert!(added_cells > 0, "{}: added lines carry their background", p.id);
+        let coloured: std::collections::HashSet<_> =
+            b.content.iter().filter(|c| c.bg == theme.plus_bg || c.bg == Color::Reset).map(|c| c.fg).collect();
+        assert!(coloured.len() >= 4, "{}: code is highlighted in several colours, not one: {coloured:?}", p.id);
     }
 }
 

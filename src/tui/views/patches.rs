@@ -33,8 +33,9 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
         return;
     }
     let [list, evidence] = Layout::vertical([Constraint::Percentage(45), Constraint::Min(0)]).areas(area);
-    // Below 120 columns the proposer and the time give way to the title.
-    let wide = area.width >= 120;
+    // Narrower than 140 columns the time gives way to the title, narrower
+    // than 100 the proposer too (the review screen names it).
+    let (show_proposer, show_created) = (area.width >= 100, area.width >= 140);
     let rows: Vec<Row> = state
         .patches
         .iter()
@@ -48,8 +49,10 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
                 inert(&p.title).into_owned(),
                 p.incident_id.clone().unwrap_or_default(),
             ];
-            if wide {
-                cells.push(p.proposer.name.clone());
+            if show_proposer {
+                cells.push(inert(&p.proposer.name).into_owned());
+            }
+            if show_created {
                 cells.push(datetime(p.created));
             }
             Row::new(cells)
@@ -64,9 +67,13 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
         Constraint::Length(10),
     ];
     let mut header = vec!["Patch", "State", "a–g", "Tier", "Title", "Incident"];
-    if wide {
-        widths.extend([Constraint::Length(14), Constraint::Length(20)]);
-        header.extend(["Proposer", "Created"]);
+    if show_proposer {
+        widths.push(Constraint::Length(18));
+        header.push("Proposer");
+    }
+    if show_created {
+        widths.push(Constraint::Length(20));
+        header.push("Created");
     }
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(ctx.theme.header()))
