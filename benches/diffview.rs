@@ -295,6 +295,10 @@ fn main() {
             "  ratio                      {:.1}x faster to the first screen (goal: at least 10x)",
             df.as_secs_f64() / suture_first.as_secs_f64()
         );
+        println!(
+            "                             {:.1}x faster than delta's whole run (what a reader waits for to see the last hunk)",
+            da.as_secs_f64() / suture_first.as_secs_f64()
+        );
     }
     println!("  (in process, warm start: {})", ms(first_in_process));
     println!();

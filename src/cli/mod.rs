@@ -808,7 +808,15 @@ fn demo_cmd(loaded: &Loaded, reset: bool) -> Result<()> {
 fn screenshots(loaded: &Loaded, out: &std::path::Path) -> Result<()> {
     let mut store = Store::open_in_memory()?;
     demo::load(&mut store, &demo_root(loaded), &Redactor::new([0x5a; 32]), 0)?;
-    let snapshot = tui::run::snapshot(&store)?;
+    let mut snapshot = tui::run::snapshot(&store)?;
+    // Patches are not part of the demo's recorded world: they are what
+    // `suture propose` (or `verify`) made in this store, if it made any.
+    if let Ok((path, _)) = store_path(loaded)
+        && path.exists()
+        && let Ok(real) = Store::open(&path)
+    {
+        snapshot.patches = real.patches()?;
+    }
     let tree = source_tree(loaded, true);
     let detail = match snapshot.incidents.first() {
         Some(inc) => crate::inspect::load(&store, &inc.id, tree.as_ref())?,

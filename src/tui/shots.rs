@@ -82,6 +82,12 @@ pub fn render_all(
         open_incident(&mut state, d);
         out.push(("incident".to_string(), super::svg::render(&render(&state, theme, keymap))));
     }
+    if !snapshot.patches.is_empty() {
+        let mut state = state_with(snapshot, width, height);
+        update(&mut state, Action::Command(Command::TabPatches));
+        update(&mut state, Action::Command(Command::Open));
+        out.push(("review".to_string(), super::svg::render(&render(&state, theme, keymap))));
+    }
     let views = [
         ("incidents", vec![]),
         ("patches", vec![Command::TabPatches]),
