@@ -76,16 +76,22 @@ impl Stream {
                 (k * EVERY, ps, hs)
             }
         };
-        for (j, line) in text.iter().enumerate().take(end).skip(from) {
+        self.parse(text, from..end, &mut ps, &mut hs);
+        self.cursor = Some((end, ps, hs));
+    }
+
+    /// Parses `lines` from the state before their first, saving states at
+    /// each boundary not saved yet and keeping lines not kept yet.
+    fn parse(&mut self, text: &[String], lines: Range<usize>, ps: &mut ParseState, hs: &mut HighlightState) {
+        for (j, line) in text.iter().enumerate().take(lines.end).skip(lines.start) {
             if j % EVERY == 0 && j / EVERY == self.checkpoints.len() {
                 self.checkpoints.push((ps.clone(), hs.clone()));
             }
-            let runs = self.line(&mut ps, &mut hs, line);
+            let runs = self.line(ps, hs, line);
             if self.lines[j].is_none() {
                 self.lines[j] = Some(runs);
             }
         }
-        self.cursor = Some((end, ps, hs));
     }
 
     /// Extends the saved states by up to `budget` lines past the last one, so
@@ -98,15 +104,7 @@ impl Stream {
         }
         let to = (from + budget.max(EVERY)).min(text.len());
         let (mut ps, mut hs) = self.checkpoints[k].clone();
-        for (j, line) in text.iter().enumerate().take(to).skip(from) {
-            if j % EVERY == 0 && j / EVERY == self.checkpoints.len() {
-                self.checkpoints.push((ps.clone(), hs.clone()));
-            }
-            let runs = self.line(&mut ps, &mut hs, line);
-            if self.lines[j].is_none() {
-                self.lines[j] = Some(runs);
-            }
-        }
+        self.parse(text, from..to, &mut ps, &mut hs);
         to == text.len()
     }
 

@@ -379,6 +379,14 @@ fn gutter(out: &mut Vec<Cell>, number: Option<u32>, nw: usize, mark: char, t: &T
     push_str(out, " ", Style::new());
 }
 
+/// A line's code, `content` columns wide: cut where the view is scrolled
+/// to, or wrapped into as many lines as it needs.
+#[allow(clippy::too_many_arguments)]
+fn bodies(cache: &mut FileCache, file: &FileDoc, which: Which, i: u32, content: usize, view: &PatchView, t: &Theme) -> Vec<Vec<Cell>> {
+    let (cells, bg) = cells_of(cache, file, which, i, t);
+    if view.wrap { wrap(&cells, content, bg) } else { vec![cut(&cells, view.hscroll, content, bg)] }
+}
+
 /// One side's visual lines for a side-by-side row, each exactly `width` wide.
 #[allow(clippy::too_many_arguments)]
 fn side_lines(
@@ -399,9 +407,7 @@ fn side_lines(
         (true, Which::Old) => '-',
         (true, Which::New) => '+',
     };
-    let (cells, bg) = cells_of(cache, file, which, i, t);
-    let bodies = if view.wrap { wrap(&cells, content, bg) } else { vec![cut(&cells, view.hscroll, content, bg)] };
-    bodies
+    bodies(cache, file, which, i, content, view, t)
         .into_iter()
         .enumerate()
         .map(|(k, body)| {
@@ -452,9 +458,7 @@ fn unified(cache: &mut FileCache, file: &FileDoc, row: URow, nw: usize, width: u
         URow::Hunk(_) => return Vec::new(),
     };
     let content = width.saturating_sub(2 * nw + 4);
-    let (cells, bg) = cells_of(cache, file, which, i, t);
-    let bodies = if view.wrap { wrap(&cells, content, bg) } else { vec![cut(&cells, view.hscroll, content, bg)] };
-    bodies
+    bodies(cache, file, which, i, content, view, t)
         .into_iter()
         .enumerate()
         .map(|(k, body)| {
