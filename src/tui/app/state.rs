@@ -241,6 +241,14 @@ impl PatchView {
         self.doc.as_ref().ok().and_then(|d| d.files.get(self.file))
     }
 
+    /// Shows file `file` from row `top` of `layout`, scrolled fully left.
+    pub fn show_file(&mut self, file: usize, top: usize, layout: Layout) {
+        self.file = file;
+        self.top = top;
+        self.top_layout = layout;
+        self.hscroll = 0;
+    }
+
     /// The first row shown, in `layout`'s rows.
     pub fn top_in(&self, layout: Layout) -> usize {
         self.file_doc().map(|f| f.map_row(self.top_layout, self.top, layout)).unwrap_or(0)

@@ -306,9 +306,7 @@ fn patch_command(state: &mut State, c: Command) -> Outcome {
             if to == v.file {
                 return Outcome::default();
             }
-            v.file = to;
-            v.top = 0;
-            v.hscroll = 0;
+            v.show_file(to, 0, layout);
             return Outcome::redraw();
         }
         _ => {}
@@ -330,10 +328,7 @@ fn patch_command(state: &mut State, c: Command) -> Outcome {
             None => {
                 // On to the next file's first hunk, if there is one.
                 if v.file + 1 < doc.files.len() {
-                    v.file += 1;
-                    v.top = 0;
-                    v.top_layout = layout;
-                    v.hscroll = 0;
+                    v.show_file(v.file + 1, 0, layout);
                     return Outcome::redraw();
                 }
                 state.status = Some("no more hunks".into());
@@ -343,11 +338,8 @@ fn patch_command(state: &mut State, c: Command) -> Outcome {
         Command::PrevHunk => match f.hunk_rows(layout).filter(|r| *r < top).last() {
             Some(r) => r,
             None if v.file > 0 => {
-                v.file -= 1;
-                let prev = v.file_doc().and_then(|f| f.hunk_rows(layout).last()).unwrap_or(0);
-                v.top = prev;
-                v.top_layout = layout;
-                v.hscroll = 0;
+                let prev = doc.files.get(v.file - 1).and_then(|f| f.hunk_rows(layout).last()).unwrap_or(0);
+                v.show_file(v.file - 1, prev, layout);
                 return Outcome::redraw();
             }
             None => 0,

@@ -381,7 +381,6 @@ fn gutter(out: &mut Vec<Cell>, number: Option<u32>, nw: usize, mark: char, t: &T
 
 /// A line's code, `content` columns wide: cut where the view is scrolled
 /// to, or wrapped into as many lines as it needs.
-#[allow(clippy::too_many_arguments)]
 fn bodies(cache: &mut FileCache, file: &FileDoc, which: Which, i: u32, content: usize, view: &PatchView, t: &Theme) -> Vec<Vec<Cell>> {
     let (cells, bg) = cells_of(cache, file, which, i, t);
     if view.wrap { wrap(&cells, content, bg) } else { vec![cut(&cells, view.hscroll, content, bg)] }
