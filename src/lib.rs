@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod follow;
+pub mod govern;
 pub mod highlight;
 pub mod ingest;
 pub mod inspect;

@@ -3,6 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
+use super::sign::{self, Keyring};
 use crate::model::AuditEntry;
 
 /// The `prev_hash` of the first entry.
@@ -35,6 +36,89 @@ pub enum ChainError {
     BrokenLink { seq: u64 },
     #[error("entry {seq}: hash does not match its content")]
     BadHash { seq: u64 },
+}
+
+/// The signed head: the last entry's sequence and hash, signed by whoever
+/// appended it and kept beside the log, so cutting entries off the end of the
+/// log (which leaves a valid chain) is caught.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Head {
+    pub seq: u64,
+    pub hash: String,
+    pub actor: String,
+    pub signature: String,
+}
+
+/// What a head's signature covers.
+pub fn head_message(seq: u64, hash: &str) -> Vec<u8> {
+    format!("suture-audit-head-v1\0{seq}\0{hash}").into_bytes()
+}
+
+/// The first bad entry of a log and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("entry #{seq}: {why}")]
+pub struct Broken {
+    pub seq: u64,
+    pub why: String,
+}
+
+/// A log that verified: how many entries, and the head's signer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub entries: usize,
+    pub head_signed_by: Option<String>,
+}
+
+/// Checks everything a reader can: the chain (sequence, links, hashes), each
+/// payload against its digest, each entry's signature against the keyring
+/// (by the entry's actor, bots by the install's bot key), and the signed head
+/// against the last entry. Names the first bad entry.
+pub fn verify_log(entries: &[(AuditEntry, String)], head: Option<&Head>, keyring: &Keyring) -> Result<Verified, Broken> {
+    let mut prev = GENESIS.to_string();
+    for (i, (e, payload)) in entries.iter().enumerate() {
+        let expected = i as u64 + 1;
+        let bad = |why: String| Err(Broken { seq: e.seq, why });
+        if e.seq != expected {
+            return Err(if e.seq > expected {
+                Broken { seq: expected, why: format!("missing (the log goes from #{} to #{})", expected - 1, e.seq) }
+            } else {
+                Broken { seq: e.seq, why: format!("out of order (found where #{expected} belongs)") }
+            });
+        }
+        if e.prev_hash != prev {
+            return bad(format!("its previous hash does not match entry #{}", e.seq - 1));
+        }
+        if entry_hash(e) != e.hash {
+            return bad("its hash does not match its content".into());
+        }
+        if payload_digest(payload) != e.payload_digest {
+            return bad("its payload does not match the payload digest".into());
+        }
+        if let Err(why) = sign::check(keyring, &e.actor, e.hash.as_bytes(), &e.signature) {
+            return bad(why);
+        }
+        prev = e.hash.clone();
+    }
+    let last = entries.last().map(|(e, _)| e);
+    let Some(head) = head else {
+        return match last {
+            None => Ok(Verified { entries: 0, head_signed_by: None }),
+            Some(e) => Err(Broken { seq: e.seq, why: "the log's signed head is missing".into() }),
+        };
+    };
+    let signer = sign::check(keyring, &head.actor, &head_message(head.seq, &head.hash), &head.signature)
+        .map_err(|why| Broken { seq: head.seq, why: format!("the log's head: {why}") })?;
+    let n = last.map_or(0, |e| e.seq);
+    if n < head.seq {
+        return Err(Broken { seq: n + 1, why: format!("missing: the log ends at #{n} but its signed head is #{}", head.seq) });
+    }
+    if n > head.seq {
+        return Err(Broken { seq: head.seq + 1, why: format!("appended after the signed head (#{})", head.seq) });
+    }
+    if last.is_some_and(|e| e.hash != head.hash) {
+        return Err(Broken { seq: n, why: "it is not the entry the signed head names".into() });
+    }
+    Ok(Verified { entries: entries.len(), head_signed_by: Some(signer) })
 }
 
 /// Checks entries in order; returns how many verified.

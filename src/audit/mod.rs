@@ -1,6 +1,7 @@
-//! The audit log's pure parts: how entries are hashed and chained. The store
+//! The audit log's pure parts: how entries are hashed, chained and signed,
+//! how a log is verified, and the attestations made from it. The store
 //! appends entries (atomically, in the same transaction as the change they
-//! record); signing with ed25519 arrives with the Governance work and fills
-//! `AuditEntry::signature`.
+//! record, with the signed head beside them).
 
 pub mod chain;
+pub mod sign;

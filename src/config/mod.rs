@@ -22,11 +22,11 @@ use thiserror::Error;
 use toml::{Table, Value};
 
 pub use schema::{CheckCfg, PerfCfg, RegressionCfg, TestsCfg, VerifyCfg};
-pub use schema::{ColorMode, Config, Demo, FingerprintRule, Identity, IngestCfg, RuleMatch, Slo, SourceCfg, StoreCfg, Triage, Ui};
+pub use schema::{ColorMode, Config, Demo, FingerprintRule, Identity, IngestCfg, RoleScope, Roles, RuleMatch, Slo, SourceCfg, StoreCfg, Triage, Ui};
 pub use schema::{CriticalCfg, KillSwitchCfg, LlmCfg, PolicyCfg, ProposeCfg};
 
 /// Environment variables read by the CLI itself rather than mapped to keys.
-pub const RESERVED_ENV: &[&str] = &["SUTURE_CONFIG", "SUTURE_LOG", "SUTURE_STORE", "SUTURE_TEST_PANIC"];
+pub const RESERVED_ENV: &[&str] = &["SUTURE_CONFIG", "SUTURE_LOG", "SUTURE_STORE", "SUTURE_TEST_PANIC", "SUTURE_USER"];
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Source {

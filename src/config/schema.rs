@@ -12,6 +12,7 @@ pub struct Config {
     pub store: StoreCfg,
     pub demo: Demo,
     pub identity: Identity,
+    pub roles: Roles,
     pub source: SourceCfg,
     pub ingest: IngestCfg,
     pub triage: Triage,
@@ -85,6 +86,45 @@ impl Default for Demo {
 pub struct Identity {
     /// Who is at the keyboard; unset means the login name.
     pub name: Option<String>,
+    /// Whether `SUTURE_USER` may name another identity (the demo and the
+    /// tests allow it; a real install should not).
+    pub allow_env_user: bool,
+    /// The team keyring of public keys; unset means `keyring.toml` in the
+    /// config directory. Point a team at one shared file.
+    pub keyring: Option<String>,
+}
+
+/// Who may do what. Anyone not listed is an engineer: they can look, ask for
+/// proposals and verify, but not approve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Roles {
+    /// May approve, veto and request changes.
+    pub reviewers: Vec<String>,
+    /// Reviewers who may also break the glass.
+    pub commanders: Vec<String>,
+    /// Read-only, whatever the other settings say.
+    pub viewers: Vec<String>,
+    /// Limits a reviewer's or commander's role to some paths or tiers.
+    pub scopes: Vec<RoleScope>,
+}
+
+impl Roles {
+    pub fn is_empty(&self) -> bool {
+        self == &Roles::default()
+    }
+}
+
+/// `[[roles.scopes]]`: where `name`'s reviewer or commander role applies.
+/// With several scopes for one name, any one of them may match.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoleScope {
+    pub name: String,
+    /// Globs over the patch's files (all of them must match); empty means any path.
+    pub paths: Vec<String>,
+    /// The tiers the role applies to; empty means every tier.
+    pub tiers: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

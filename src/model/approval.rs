@@ -43,12 +43,37 @@ pub enum Role {
     Commander,
 }
 
+impl Role {
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Engineer => "engineer",
+            Role::Reviewer => "reviewer",
+            Role::Commander => "commander",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     Approve,
     Veto,
     RequestChanges,
+    /// A commander's emergency approval: stands in for the approvals the tier
+    /// needs, with a reason, marked loudly everywhere it shows.
+    BreakGlass,
+}
+
+impl Decision {
+    pub fn label(self) -> &'static str {
+        match self {
+            Decision::Approve => "approved",
+            Decision::Veto => "vetoed",
+            Decision::RequestChanges => "changes requested",
+            Decision::BreakGlass => "BREAK-GLASS",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,4 +83,7 @@ pub struct Approval {
     pub decision: Decision,
     pub comment: String,
     pub at: Millis,
+    /// Where the decision was made from (`ssh 203.0.113.7`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }

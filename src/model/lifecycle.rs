@@ -101,6 +101,22 @@ pub enum Transition {
         reason: String,
         at: Millis,
     },
+    /// A reviewer asks for changes: recorded, the state stays, and the patch
+    /// cannot be deployed until that reviewer approves (a changed diff is a new patch).
+    RequestChanges {
+        who: Actor,
+        role: Role,
+        comment: String,
+        at: Millis,
+    },
+    /// A commander approves in an emergency, standing in for the approvals the
+    /// tier needs. A reason is required; the evidence is not bypassed.
+    BreakGlass {
+        who: Actor,
+        role: Role,
+        reason: String,
+        at: Millis,
+    },
     StartCanary {
         by: Actor,
         at: Millis,
@@ -134,6 +150,8 @@ impl Transition {
             Transition::VerificationFinished { .. } => "finish verification",
             Transition::Approve { .. } => "approve",
             Transition::Veto { .. } => "veto",
+            Transition::RequestChanges { .. } => "request changes",
+            Transition::BreakGlass { .. } => "break-glass",
             Transition::StartCanary { .. } => "start canary",
             Transition::AdvanceCanary { .. } => "advance canary",
             Transition::Promote { .. } => "promote",
@@ -150,7 +168,10 @@ impl Transition {
             | Transition::Promote { by, .. }
             | Transition::RollBack { by, .. }
             | Transition::Mitigate { by, .. } => by,
-            Transition::Approve { who, .. } | Transition::Veto { who, .. } => who,
+            Transition::Approve { who, .. }
+            | Transition::Veto { who, .. }
+            | Transition::RequestChanges { who, .. }
+            | Transition::BreakGlass { who, .. } => who,
             Transition::VerificationFinished { .. } => &VERIFIER,
         }
     }
@@ -161,6 +182,8 @@ impl Transition {
             | Transition::VerificationFinished { at, .. }
             | Transition::Approve { at, .. }
             | Transition::Veto { at, .. }
+            | Transition::RequestChanges { at, .. }
+            | Transition::BreakGlass { at, .. }
             | Transition::StartCanary { at, .. }
             | Transition::AdvanceCanary { at, .. }
             | Transition::Promote { at, .. }
@@ -188,6 +211,10 @@ pub enum LifecycleError {
     AlreadyDecided { who: String },
     #[error("a {role:?} cannot approve; reviewers and commanders can")]
     RoleCannotApprove { role: Role },
+    #[error("break-glass is for commanders; a {role:?} cannot use it")]
+    BreakGlassNeedsCommander { role: Role },
+    #[error("{who} asked for changes; the patch cannot be deployed until they approve")]
+    ChangesRequested { who: String },
     #[error("only people approve or veto, not bots ({who})")]
     BotCannotDecide { who: String },
     #[error("a reason is required to {action}")]
@@ -219,8 +246,10 @@ impl Patch {
         let from = self.state;
         let to = self.next_state(&t)?;
         let note = match &t {
-            Transition::Approve { comment, .. } => comment.clone(),
-            Transition::Veto { reason, .. } | Transition::RollBack { reason, .. } => reason.clone(),
+            Transition::Approve { comment, .. } | Transition::RequestChanges { comment, .. } => comment.clone(),
+            Transition::Veto { reason, .. } | Transition::RollBack { reason, .. } | Transition::BreakGlass { reason, .. } => {
+                reason.clone()
+            }
             _ => String::new(),
         };
         let by = t.actor().name.clone();
@@ -228,11 +257,27 @@ impl Patch {
         match t {
             Transition::VerificationFinished { report, .. } => self.verification = Some(report),
             Transition::Approve { who, role, comment, at } => {
-                self.approvals.push(Approval { who, role, decision: Decision::Approve, comment, at })
+                self.approvals.push(Approval { who, role, decision: Decision::Approve, comment, at, origin: None })
             }
             Transition::Veto { who, role, reason, at } => {
-                self.approvals.push(Approval { who, role, decision: Decision::Veto, comment: reason, at })
+                self.approvals.push(Approval { who, role, decision: Decision::Veto, comment: reason, at, origin: None })
             }
+            Transition::RequestChanges { who, role, comment, at } => self.approvals.push(Approval {
+                who,
+                role,
+                decision: Decision::RequestChanges,
+                comment,
+                at,
+                origin: None,
+            }),
+            Transition::BreakGlass { who, role, reason, at } => self.approvals.push(Approval {
+                who,
+                role,
+                decision: Decision::BreakGlass,
+                comment: reason,
+                at,
+                origin: None,
+            }),
             _ => {}
         }
         self.state = to;
@@ -244,6 +289,24 @@ impl Patch {
     /// Approvals that count: human approvals from people allowed to approve.
     pub fn approval_count(&self) -> usize {
         self.approvals.iter().filter(|a| a.decision == Decision::Approve).count()
+    }
+
+    /// The commander who broke the glass on this patch, if one did.
+    pub fn break_glass(&self) -> Option<&Approval> {
+        self.approvals.iter().find(|a| a.decision == Decision::BreakGlass)
+    }
+
+    /// Reviewers whose request for changes still stands (they have not approved since).
+    pub fn changes_requested(&self) -> Vec<&Actor> {
+        let mut out: Vec<&Actor> = Vec::new();
+        for a in &self.approvals {
+            match a.decision {
+                Decision::RequestChanges if !out.contains(&&a.who) => out.push(&a.who),
+                Decision::Approve | Decision::BreakGlass => out.retain(|w| **w != a.who),
+                _ => {}
+            }
+        }
+        out
     }
 
     fn tier(&self) -> Result<Tier, LifecycleError> {
@@ -280,6 +343,35 @@ impl Patch {
                     S::Verified => S::Approved,
                     other => other,
                 })
+            }
+
+            (S::Proposed | S::Verified | S::Failed | S::Approved, Transition::RequestChanges { who, role, comment, .. }) => {
+                if comment.trim().is_empty() {
+                    return Err(LifecycleError::ReasonRequired { action: "request changes" });
+                }
+                self.check_decider(who, *role, false)?;
+                Ok(self.state)
+            }
+
+            (S::Verified, Transition::BreakGlass { who, role, reason, .. }) => {
+                if reason.trim().is_empty() {
+                    return Err(LifecycleError::ReasonRequired { action: "break the glass" });
+                }
+                if who.kind == ActorKind::Bot {
+                    return Err(LifecycleError::BotCannotDecide { who: who.name.clone() });
+                }
+                if *role != Role::Commander {
+                    return Err(LifecycleError::BreakGlassNeedsCommander { role: *role });
+                }
+                // The proposer still never approves; asking for the fix does
+                // not stop a commander from pushing it through in an emergency.
+                if *who == self.proposer {
+                    return Err(LifecycleError::ProposerCannotApprove { who: who.name.clone() });
+                }
+                if self.tier()? == Tier::T0 {
+                    return Err(LifecycleError::Tier0NoDeploy);
+                }
+                Ok(S::Approved)
             }
 
             (S::Proposed | S::Verifying | S::Verified | S::Failed | S::Approved, Transition::Veto { who, role, reason, .. }) => {
@@ -319,7 +411,7 @@ impl Patch {
                     if step + 1 < *total_steps {
                         return Err(LifecycleError::CanaryNotFinished { step: step + 1, total: *total_steps });
                     }
-                } else if self.approval_count() == 0 {
+                } else if self.approval_count() == 0 && self.break_glass().is_none() {
                     // Tier 2 went to canary without a review; a person promotes only after one.
                     let tier = self.tier()?;
                     return Err(LifecycleError::InsufficientApprovals { tier: tier.number(), need: 1, have: 0 });
@@ -362,7 +454,7 @@ impl Patch {
         if self.requested_by.as_ref() == Some(who) {
             return Err(LifecycleError::SelfApproval { who: who.name.clone() });
         }
-        if self.approvals.iter().any(|a| a.who == *who) {
+        if self.approvals.iter().any(|a| a.who == *who && a.decision != Decision::RequestChanges) {
             return Err(LifecycleError::AlreadyDecided { who: who.name.clone() });
         }
         Ok(())
@@ -371,6 +463,12 @@ impl Patch {
     fn check_deploy_allowed(&self, by: &Actor) -> Result<(), LifecycleError> {
         let tier = self.tier()?;
         let need = tier.approvals_before_canary().ok_or(LifecycleError::Tier0NoDeploy)?;
+        if let Some(who) = self.changes_requested().first() {
+            return Err(LifecycleError::ChangesRequested { who: who.name.clone() });
+        }
+        if self.break_glass().is_some() {
+            return Ok(());
+        }
         let have = self.approval_count();
         if have < need {
             return Err(LifecycleError::InsufficientApprovals { tier: tier.number(), need, have });

@@ -70,7 +70,7 @@ const ALL_STATES: [PatchState; 11] = [
 fn ready(state: PatchState) -> Patch {
     let mut p = patch(PatchKind::Code, Tier::T2, Some("null-guard"));
     p.verification = Some(good_report(&p));
-    p.approvals.push(Approval { who: carol(), role: Role::Reviewer, decision: Decision::Approve, comment: "ok".into(), at: T });
+    p.approvals.push(Approval { who: carol(), role: Role::Reviewer, decision: Decision::Approve, comment: "ok".into(), at: T, origin: None });
     p.state = state;
     p
 }
@@ -82,6 +82,8 @@ fn palette(p: &Patch) -> Vec<Transition> {
         Transition::VerificationFinished { report: good_report(p), at: T },
         Transition::Approve { who: alice(), role: Role::Reviewer, comment: "lgtm".into(), at: T },
         Transition::Veto { who: alice(), role: Role::Reviewer, reason: "too broad".into(), at: T },
+        Transition::RequestChanges { who: alice(), role: Role::Reviewer, comment: "name the flag".into(), at: T },
+        Transition::BreakGlass { who: alice(), role: Role::Commander, reason: "sev1, no reviewer".into(), at: T },
         Transition::StartCanary { by: deployer(), at: T },
         Transition::AdvanceCanary { by: deployer(), total_steps: 3, at: T },
         Transition::Promote { by: alice(), total_steps: 3, auto_promote_classes: vec![], at: T },
@@ -100,6 +102,8 @@ fn expected(from: PatchState, t: &Transition) -> Result<PatchState, LifecycleErr
         (S::Approved, "approve") => S::Approved,
         (S::Canary { step }, "approve") => S::Canary { step },
         (S::Proposed | S::Verifying | S::Verified | S::Failed | S::Approved, "veto") => S::Vetoed,
+        (S::Proposed | S::Verified | S::Failed | S::Approved, "request changes") => from,
+        (S::Verified, "break-glass") => S::Approved,
         (S::Verified | S::Approved, "start canary") => S::Canary { step: 0 },
         (S::Canary { step: 0 }, "advance canary") => S::Canary { step: 1 },
         (S::Canary { step: 2 }, "advance canary") => return Err(LifecycleError::NoNextStep { step: 3, total: 3 }),
@@ -132,7 +136,7 @@ fn every_state_and_transition_pair_matches_the_oracle() {
             }
         }
     }
-    assert_eq!(legal, 21, "the number of legal pairs in the table");
+    assert_eq!(legal, 26, "the number of legal pairs in the table");
 }
 
 #[test]
@@ -255,6 +259,7 @@ fn deploys_follow_the_tier() {
                 decision: Decision::Approve,
                 comment: String::new(),
                 at: T,
+                origin: None,
             });
         }
         p
@@ -329,7 +334,7 @@ fn automatic_promotion_is_for_tier_3_named_classes_at_the_last_step() {
 fn flag_fixes_mitigate_and_never_canary() {
     let mut p = patch(PatchKind::FlagFlip, Tier::T1, Some("flag-off"));
     p.state = PatchState::Approved;
-    p.approvals.push(Approval { who: alice(), role: Role::Commander, decision: Decision::Approve, comment: String::new(), at: T });
+    p.approvals.push(Approval { who: alice(), role: Role::Commander, decision: Decision::Approve, comment: String::new(), at: T, origin: None });
     assert_eq!(p.clone().apply(Transition::StartCanary { by: deployer(), at: T }), Err(LifecycleError::FlagFixNotCanaried));
     assert_eq!(p.apply(Transition::Mitigate { by: deployer(), at: T }), Ok(PatchState::Mitigated));
     assert_eq!(p.apply(Transition::RollBack { by: alice(), reason: "flag restored".into(), at: T }), Ok(PatchState::RolledBack));
@@ -396,4 +401,44 @@ proptest! {
             }
         }
     }
+}
+
+fn approve(who: Actor, role: Role) -> Transition {
+    Transition::Approve { who, role, comment: String::new(), at: T }
+}
+
+#[test]
+fn requested_changes_block_the_deploy_until_that_reviewer_approves() {
+    let mut p = ready(PatchState::Verified);
+    p.approvals.clear();
+    let ask = Transition::RequestChanges { who: carol(), role: Role::Reviewer, comment: "log the fallback".into(), at: T };
+    let empty = Transition::RequestChanges { who: carol(), role: Role::Reviewer, comment: " ".into(), at: T };
+    assert_eq!(p.apply(empty), Err(LifecycleError::ReasonRequired { action: "request changes" }));
+    assert_eq!(p.apply(ask), Ok(PatchState::Verified));
+    assert_eq!(p.apply(approve(alice(), Role::Reviewer)), Ok(PatchState::Approved));
+    let start = |by: Actor| Transition::StartCanary { by, at: T };
+    assert_eq!(p.clone().apply(start(alice())), Err(LifecycleError::ChangesRequested { who: "carol".into() }));
+    assert_eq!(p.apply(approve(carol(), Role::Reviewer)), Ok(PatchState::Approved));
+    assert!(p.changes_requested().is_empty());
+    assert_eq!(p.apply(start(alice())), Ok(PatchState::Canary { step: 0 }));
+}
+
+#[test]
+fn break_glass_is_a_commanders_with_a_reason_and_stands_in_for_approvals() {
+    let glass = |who: Actor, role: Role, reason: &str| Transition::BreakGlass { who, role, reason: reason.into(), at: T };
+    let mut p = ready(PatchState::Verified);
+    p.approvals.clear();
+    assert_eq!(p.apply(glass(alice(), Role::Reviewer, "sev1")), Err(LifecycleError::BreakGlassNeedsCommander { role: Role::Reviewer }));
+    assert_eq!(p.apply(glass(alice(), Role::Commander, "")), Err(LifecycleError::ReasonRequired { action: "break the glass" }));
+    assert_eq!(p.apply(glass(templates(), Role::Commander, "x")), Err(LifecycleError::BotCannotDecide { who: "suture/templates".into() }));
+    // bob asked for the patch; as commander he may still push it through.
+    assert_eq!(p.apply(glass(bob(), Role::Commander, "checkout down, no reviewer awake")), Ok(PatchState::Approved));
+    assert_eq!(p.approval_count(), 0);
+    assert_eq!(p.break_glass().map(|a| a.who.name.as_str()), Some("bob"));
+    assert_eq!(p.history.last().map(|h| h.note.as_str()), Some("checkout down, no reviewer awake"));
+    assert_eq!(p.apply(Transition::StartCanary { by: alice(), at: T }), Ok(PatchState::Canary { step: 0 }));
+    let mut t0 = patch(PatchKind::Code, Tier::T0, None);
+    t0.verification = Some(good_report(&t0));
+    t0.state = PatchState::Verified;
+    assert_eq!(t0.apply(glass(alice(), Role::Commander, "sev1")), Err(LifecycleError::Tier0NoDeploy));
 }

@@ -21,7 +21,7 @@ pub use audit::AuditEntry;
 pub use event::{ErrorEvent, ExceptionInfo, Level, StackFrame};
 pub use incident::{Incident, IncidentStatus};
 pub use lifecycle::{LifecycleError, PatchState, Transition};
-pub use patch::{Patch, PatchKind};
+pub use patch::{Patch, PatchKind, StateChange};
 pub use repro::{ReproExpectation, ReproRun, ReproSpec, ReproVerdict};
 pub use risk::{RiskAssessment, Tier};
 pub use rollout::{CanaryVerdict, MetricVerdict, Rollout, RolloutStatus, RolloutStep};

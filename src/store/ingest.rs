@@ -151,7 +151,7 @@ impl Store {
     /// regressed), keeps samples, re-ranks every incident with `rank`, and
     /// appends one audit entry.
     pub fn ingest_batch(&mut self, batch: &Batch, rank: Ranker<'_>, actor: &str, at: Millis) -> Result<Ingested> {
-        let result = ingest_in_tx(&mut self.conn, &mut self.keys, batch, rank, actor, at);
+        let result = ingest_in_tx(&mut self.conn, &mut self.keys, self.signer.as_ref(), batch, rank, actor, at);
         if result.is_err() {
             // The transaction rolled back: memory may hold keys the file does not.
             self.keys = KeySets::default();
@@ -191,6 +191,7 @@ impl Store {
 fn ingest_in_tx(
     conn: &mut rusqlite::Connection,
     keys: &mut KeySets,
+    signer: Option<&crate::audit::sign::Signers>,
     batch: &Batch,
     rank: Ranker<'_>,
     actor: &str,
@@ -326,7 +327,7 @@ fn ingest_in_tx(
             events: usize,
             incidents: &'a BTreeSet<String>,
         }
-        append_audit(&tx, at, actor, "ingest", "events", &Payload { events: added, incidents: &touched })?;
+        append_audit(&tx, signer, at, actor, "ingest", "events", &Payload { events: added, incidents: &touched })?;
     }
     tx.commit()?;
     Ok(Ingested { added, ids, touched: touched.into_iter().collect() })

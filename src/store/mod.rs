@@ -25,6 +25,7 @@ use serde::de::DeserializeOwned;
 use thiserror::Error;
 
 use crate::audit::chain;
+use crate::audit::sign::Signers;
 use crate::model::{AuditEntry, ErrorEvent, Incident, LifecycleError, Millis, Patch, PatchState, Transition};
 
 pub use migrations::latest as schema_version;
@@ -45,6 +46,8 @@ pub enum StoreError {
     NotFound { what: &'static str, id: String },
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
+    #[error("signing the audit entry: {0}")]
+    Sign(#[from] crate::audit::sign::KeyError),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -54,6 +57,12 @@ pub struct Store {
     path: Option<PathBuf>,
     /// The writer's copy of the key chunks (read on the first ingest).
     keys: keys::KeySets,
+    /// Who signs the audit entries this connection appends; without it,
+    /// entries are unsigned and `suture audit verify` reports them.
+    signer: Option<Signers>,
+    /// Where this connection's person works from (`ssh 203.0.113.7`), kept
+    /// on the decisions they make.
+    origin: Option<String>,
 }
 
 /// Orders incidents (and sets their scores): called inside the ingest
@@ -67,14 +76,14 @@ impl Store {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir { path: dir.to_path_buf(), source })?;
         }
         let conn = Connection::open(path)?;
-        let mut store = Store { conn, path: Some(path.to_path_buf()), keys: keys::KeySets::default() };
+        let mut store = Store { conn, path: Some(path.to_path_buf()), keys: keys::KeySets::default(), signer: None, origin: None };
         store.init()?;
         Ok(store)
     }
 
     /// A private in-memory store, for tests and dry runs.
     pub fn open_in_memory() -> Result<Store> {
-        let mut store = Store { conn: Connection::open_in_memory()?, path: None, keys: keys::KeySets::default() };
+        let mut store = Store { conn: Connection::open_in_memory()?, path: None, keys: keys::KeySets::default(), signer: None, origin: None };
         store.init()?;
         Ok(store)
     }
@@ -110,6 +119,20 @@ impl Store {
             tx.commit()?;
         }
         Ok(())
+    }
+
+    /// Signs every audit entry appended from now on with these keys.
+    pub fn set_signer(&mut self, signer: Signers) {
+        self.signer = Some(signer);
+    }
+
+    pub fn set_origin(&mut self, origin: Option<String>) {
+        self.origin = origin;
+    }
+
+    pub fn with_signer(mut self, signer: Signers) -> Store {
+        self.signer = Some(signer);
+        self
     }
 
     /// Changes whenever another connection commits to the file. Cheap; poll it.
@@ -205,7 +228,7 @@ impl Store {
     pub fn add_patch(&mut self, patch: &Patch, at: Millis) -> Result<()> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         write_patch(&tx, patch)?;
-        append_audit(&tx, at, &patch.proposer.name, "propose", &format!("patch:{}", patch.id), &patch.digest)?;
+        append_audit(&tx, self.signer.as_ref(), at, &patch.proposer.name, "propose", &format!("patch:{}", patch.id), &patch.digest)?;
         tx.commit()?;
         Ok(())
     }
@@ -225,11 +248,25 @@ impl Store {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let mut patch = read_patch(&tx, id)?.ok_or_else(|| StoreError::NotFound { what: "patch", id: id.into() })?;
         let action = t.name();
+        let decides = matches!(
+            t,
+            Transition::Approve { .. } | Transition::Veto { .. } | Transition::RequestChanges { .. } | Transition::BreakGlass { .. }
+        );
         let to = patch.apply(t)?;
+        let decision = if decides { patch.approvals.last_mut() } else { None };
+        if let Some(d) = decision {
+            d.origin.clone_from(&self.origin);
+        }
         write_patch(&tx, &patch)?;
-        let change = patch.history.last().cloned();
-        if let Some(change) = change {
-            append_audit(&tx, change.at, &change.by, action, &format!("patch:{id}"), &change)?;
+        #[derive(Serialize)]
+        struct Payload<'a> {
+            change: &'a crate::model::StateChange,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            decision: Option<&'a crate::model::Approval>,
+        }
+        if let Some(change) = patch.history.last() {
+            let payload = Payload { change, decision: if decides { patch.approvals.last() } else { None } };
+            append_audit(&tx, self.signer.as_ref(), change.at, &change.by, action, &format!("patch:{id}"), &payload)?;
         }
         tx.commit()?;
         Ok(to)
@@ -264,17 +301,22 @@ impl Store {
     /// such as a break-glass declaration).
     pub fn audit(&mut self, at: Millis, actor: &str, action: &str, subject: &str, payload: &impl Serialize) -> Result<AuditEntry> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let e = append_audit(&tx, at, actor, action, subject, payload)?;
+        let e = append_audit(&tx, self.signer.as_ref(), at, actor, action, subject, payload)?;
         tx.commit()?;
         Ok(e)
     }
 
     pub fn audit_entries(&self) -> Result<Vec<AuditEntry>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT seq, at, actor, action, subject, payload_digest, prev_hash, hash, signature FROM audit ORDER BY seq")?;
+        Ok(self.audit_log()?.into_iter().map(|(e, _)| e).collect())
+    }
+
+    /// Every entry with its payload (canonical JSON), in order.
+    pub fn audit_log(&self) -> Result<Vec<(AuditEntry, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, at, actor, action, subject, payload_digest, prev_hash, hash, signature, payload FROM audit ORDER BY seq",
+        )?;
         let rows = stmt.query_map([], |r| {
-            Ok(AuditEntry {
+            Ok((AuditEntry {
                 seq: r.get::<_, i64>(0)? as u64,
                 at: r.get(1)?,
                 actor: r.get(2)?,
@@ -284,11 +326,24 @@ impl Store {
                 prev_hash: r.get(6)?,
                 hash: r.get(7)?,
                 signature: r.get(8)?,
-            })
+            }, r.get(9)?))
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
+
+    /// The log's signed head (absent before the first signed append).
+    pub fn audit_head(&self) -> Result<Option<chain::Head>> {
+        match self.meta(HEAD_KEY)? {
+            None => Ok(None),
+            Some(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|source| StoreError::Corrupt { table: "meta", id: HEAD_KEY.into(), source }),
+        }
+    }
 }
+
+/// The meta key the audit log's signed head is kept under.
+const HEAD_KEY: &str = "audit.head";
 
 fn upsert_incident(tx: &Transaction<'_>, inc: &Incident) -> Result<()> {
     let body = serde_json::to_string(inc)?;
@@ -346,8 +401,13 @@ fn one<T: DeserializeOwned>(conn: &Connection, table: &'static str, sql: &str, k
     row.map(|(id, body)| decode(table, id, &body)).transpose()
 }
 
+/// Appends one entry inside the caller's transaction: hashed onto the chain,
+/// signed by the actor's key when this connection has signers, and the signed
+/// head moved to it, so the entry, the head and the change they record commit
+/// together or not at all.
 fn append_audit(
     tx: &Transaction<'_>,
+    signer: Option<&Signers>,
     at: Millis,
     actor: &str,
     action: &str,
@@ -373,6 +433,16 @@ fn append_audit(
         signature: String::new(),
     };
     e.hash = chain::entry_hash(&e);
+    if let Some(signer) = signer {
+        let key = signer.key_for(actor)?;
+        e.signature = key.sign(e.hash.as_bytes());
+        let head =
+            chain::Head { seq: e.seq, hash: e.hash.clone(), actor: actor.into(), signature: key.sign(&chain::head_message(e.seq, &e.hash)) };
+        tx.prepare_cached(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        )?
+        .execute(params![HEAD_KEY, serde_json::to_string(&head)?])?;
+    }
     tx.prepare_cached(
         "INSERT INTO audit(seq, at, actor, action, subject, payload_digest, prev_hash, hash, signature, payload)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
