@@ -3,5 +3,6 @@
 //! appends entries (atomically, in the same transaction as the change they
 //! record, with the signed head beside them).
 
+pub mod attest;
 pub mod chain;
 pub mod sign;

@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use toml::Value;
 
+mod govern;
 mod propose;
 mod verify;
 
@@ -164,6 +165,111 @@ pub enum Cmd {
     },
     /// Print the key bindings as a Markdown table.
     Keys,
+    /// Who you act as: name, role, where it came from, your signing key.
+    Whoami,
+    /// Approve a verified patch (reviewers and commanders; never the proposer
+    /// or the person who asked for it).
+    Approve {
+        #[arg(value_name = "PATCH")]
+        patch: String,
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        comment: String,
+    },
+    /// Veto a patch; a reason is required.
+    Veto {
+        #[arg(value_name = "PATCH")]
+        patch: String,
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+    /// Ask for changes: recorded, and the patch cannot be deployed until you approve.
+    RequestChanges {
+        #[arg(value_name = "PATCH")]
+        patch: String,
+        #[arg(long, value_name = "TEXT")]
+        comment: String,
+    },
+    /// A commander's emergency approval in place of the approvals the tier
+    /// needs. A reason is required; it is marked loudly everywhere.
+    BreakGlass {
+        #[arg(value_name = "PATCH")]
+        patch: String,
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+    /// The audit log: verify its chain and signatures, or export it.
+    Audit {
+        #[command(subcommand)]
+        action: AuditCmd,
+    },
+    /// Write a signed attestation (in-toto evidence + SLSA provenance in DSSE
+    /// envelopes) for an approved patch, or verify one.
+    Attest {
+        #[arg(value_name = "PATCH|verify")]
+        patch: String,
+        /// With `verify`: the attestation file to check.
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Where to write it (default: <patch>.intoto.jsonl).
+        #[arg(long, short, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Promote an approved patch to source: a branch and a commit with its
+    /// regression test in the target git repository (never pushed), or a
+    /// format-patch file; optionally a pull request for the branch you pushed.
+    Export {
+        #[arg(value_name = "PATCH")]
+        patch: String,
+        /// The target repository (default: the git repository holding source.root).
+        #[arg(long, value_name = "DIR")]
+        repo: Option<PathBuf>,
+        /// The branch to create (default: suture/<patch>).
+        #[arg(long, value_name = "NAME")]
+        branch: Option<String>,
+        /// Write a `git format-patch` file instead of a branch.
+        #[arg(long, value_name = "FILE")]
+        format_patch: Option<PathBuf>,
+        /// Open a pull request (GitHub) or merge request (GitLab) for the branch.
+        #[arg(long, value_name = "FORGE", value_parser = ["github", "gitlab"])]
+        pr: Option<String>,
+        /// The forge's project: owner/name (GitHub) or group/name (GitLab).
+        #[arg(long, value_name = "PROJECT")]
+        project: Option<String>,
+        /// The forge's API base URL (default: the public one).
+        #[arg(long, value_name = "URL")]
+        api: Option<String>,
+        /// The branch the pull request targets.
+        #[arg(long, value_name = "BRANCH", default_value = "main")]
+        base: String,
+        /// The environment variable holding the token (default: GITHUB_TOKEN or GITLAB_TOKEN).
+        #[arg(long, value_name = "VAR")]
+        token_env: Option<String>,
+    },
+    /// Write an incident's post-mortem as Markdown.
+    Postmortem {
+        #[arg(value_name = "INCIDENT")]
+        incident: String,
+        /// Where to write it (default: postmortem-<incident>.md).
+        #[arg(long, short, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCmd {
+    /// Check the hash chain, every signature and the signed head; names the first bad entry.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the log as JSON lines.
+    Export {
+        /// From this sequence number (42 or #42) or RFC 3339 time on.
+        #[arg(long, value_name = "SEQ|TIME")]
+        since: Option<String>,
+        #[arg(long, short, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -259,6 +365,42 @@ fn run(cli: Cli) -> Result<()> {
         Some(Cmd::Serve { otlp }) => serve(&loaded, otlp),
         Some(Cmd::Demo { reset }) => demo_cmd(&loaded, *reset),
         Some(Cmd::Screenshots { out }) => screenshots(&loaded, out),
+        Some(Cmd::Whoami) => govern::whoami(&loaded),
+        Some(Cmd::Approve { patch, comment }) => {
+            govern::decide(&loaded, patch, crate::govern::Choice::Approve { comment: comment.clone() })
+        }
+        Some(Cmd::Veto { patch, reason }) => govern::decide(&loaded, patch, crate::govern::Choice::Veto { reason: reason.clone() }),
+        Some(Cmd::RequestChanges { patch, comment }) => {
+            govern::decide(&loaded, patch, crate::govern::Choice::RequestChanges { comment: comment.clone() })
+        }
+        Some(Cmd::BreakGlass { patch, reason }) => {
+            govern::decide(&loaded, patch, crate::govern::Choice::BreakGlass { reason: reason.clone() })
+        }
+        Some(Cmd::Audit { action: AuditCmd::Verify { json } }) => govern::audit_verify(&loaded, *json),
+        Some(Cmd::Audit { action: AuditCmd::Export { since, out } }) => {
+            govern::audit_export(&loaded, since.as_deref(), out.as_deref())
+        }
+        Some(Cmd::Attest { patch, file, out }) => match (patch.as_str(), file) {
+            ("verify", Some(f)) => govern::attest_verify(&loaded, f),
+            ("verify", None) => bail!("say which file to verify: suture attest verify FILE"),
+            (id, None) => govern::attest_patch(&loaded, id, out.as_deref()),
+            (_, Some(_)) => bail!("suture attest PATCH takes no file; did you mean suture attest verify FILE?"),
+        },
+        Some(Cmd::Export { patch, repo, branch, format_patch, pr, project, api, base, token_env }) => govern::export(
+            &loaded,
+            &govern::ExportArgs {
+                patch,
+                repo: repo.as_deref(),
+                branch: branch.as_deref(),
+                format_patch: format_patch.as_deref(),
+                pr: pr.as_deref(),
+                project: project.as_deref(),
+                api: api.as_deref(),
+                base,
+                token_env: token_env.as_deref(),
+            },
+        ),
+        Some(Cmd::Postmortem { incident, out }) => govern::postmortem(&loaded, incident, out.as_deref()),
         None => console(&loaded),
     }
 }
@@ -311,7 +453,9 @@ pub(crate) fn now_ms() -> i64 {
 /// Opens the store, loading the demo world into an empty demo store.
 pub(crate) fn open_store(loaded: &Loaded) -> Result<(Store, PathBuf, bool)> {
     let (path, is_demo) = store_path(loaded)?;
-    let mut store = Store::open(&path).with_context(|| format!("opening the store {}", path.display()))?;
+    let s = session(loaded)?;
+    let mut store = Store::open(&path).with_context(|| format!("opening the store {}", path.display()))?.with_signer(s.signers);
+    store.set_origin(s.person.origin);
     if is_demo && loaded.config.demo.enabled && store.meta(demo::WORLD_KEY)?.is_none() && store.event_count()? == 0 {
         let root = demo_root(loaded);
         let r = demo::load(&mut store, &root, &redactor()?, now_ms())?;
@@ -343,6 +487,7 @@ fn console(loaded: &Loaded) -> Result<()> {
     drop(store);
     let environment = if is_demo { "DEMO WORLD".to_string() } else { "LOCAL".to_string() };
     let tail = tail_sources(loaded, &path, is_demo)?;
+    let me = identity(loaded)?;
     let result = tui::run::run(tui::run::Options {
         store: path.clone(),
         theme,
@@ -357,7 +502,7 @@ fn console(loaded: &Loaded) -> Result<()> {
                 setup,
                 grouper: grouper(loaded, is_demo),
                 runs: loaded.config.repro.runs.max(1) as usize,
-                actor: crate::model::Actor::person(identity(loaded)),
+                actor: crate::model::Actor::person(me.clone()),
                 store: path.clone(),
             })
         }),
@@ -388,12 +533,13 @@ fn tail_sources(loaded: &Loaded, store_path: &std::path::Path, is_demo: bool) ->
             );
         }
     }
-    let mut store = Store::open(store_path).with_context(|| format!("opening the store {}", store_path.display()))?;
+    let mut store =
+        Store::open(store_path).with_context(|| format!("opening the store {}", store_path.display()))?.with_signer(session(loaded)?.signers);
     let redactor = redactor()?;
     let grouper = grouper(loaded, is_demo);
     let slos = loaded.config.slo.clone();
     let fields = loaded.config.triage.redact_fields.clone();
-    let actor = identity(loaded);
+    let actor = identity(loaded)?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = std::sync::Arc::clone(&stop);
     let thread = std::thread::Builder::new().name("suture-tail".into()).spawn(move || {
@@ -670,7 +816,7 @@ fn ingest(loaded: &Loaded, paths: &[PathBuf], follow: bool) -> Result<()> {
     let redactor = redactor()?;
     let tty = std::io::stderr().is_terminal();
     let slos = loaded.config.slo.clone();
-    let mut ingestor = crate::ingest::Ingestor::new(&mut store, identity(loaded), now_ms())
+    let mut ingestor = crate::ingest::Ingestor::new(&mut store, identity(loaded)?, now_ms())
         .with_grouper(grouper(loaded, is_demo))
         .with_ranker(move |incs, now, deploy| crate::triage::rank::rank_with_slos(incs, now, deploy, &slos))
         .with_redact_fields(&loaded.config.triage.redact_fields, &redactor)
@@ -755,7 +901,7 @@ fn serve(loaded: &Loaded, addr: &str) -> Result<()> {
         addr: addr.to_string(),
         store,
         redactor: redactor()?,
-        actor: identity(loaded),
+        actor: identity(loaded)?,
         now: now_ms,
         grouper: grouper(loaded, is_demo),
         slos: loaded.config.slo.clone(),
@@ -770,16 +916,40 @@ fn serve(loaded: &Loaded, addr: &str) -> Result<()> {
     Ok(())
 }
 
-/// Who is at the keyboard: the configured name, else the login name.
-pub(crate) fn identity(loaded: &Loaded) -> String {
-    loaded
-        .config
-        .identity
-        .name
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
-        .unwrap_or_else(|| "unknown".into())
+/// Who is at the keyboard, what they may do and the keys they sign with.
+pub(crate) struct Session {
+    pub person: crate::govern::Person,
+    pub team: crate::govern::Team,
+    pub signers: crate::audit::sign::Signers,
+    pub keyring: PathBuf,
+    /// `--read-only`, `ui.read_only`, or a viewer at the keyboard.
+    pub read_only: bool,
+}
+
+/// The team keyring's path: `identity.keyring`, else `keyring.toml` in the config dir.
+pub(crate) fn keyring_path(loaded: &Loaded) -> Result<PathBuf> {
+    match &loaded.config.identity.keyring {
+        Some(p) => Ok(PathBuf::from(p)),
+        None => Ok(paths::config_dir().context("no config directory for the keyring; set identity.keyring")?.join("keyring.toml")),
+    }
+}
+
+pub(crate) fn session(loaded: &Loaded) -> Result<Session> {
+    let (_, is_demo) = store_path(loaded)?;
+    let root = demo_root(loaded);
+    let team = crate::govern::Team::load(loaded, is_demo.then_some(root.as_path()))?;
+    let person = team.whoami(loaded.config.identity.name.as_deref(), &|v| std::env::var(v).ok())?;
+    let keyring = keyring_path(loaded)?;
+    let keys = paths::config_dir().context("no config directory for the signing keys")?.join("keys");
+    let signers = crate::audit::sign::Signers::open(&person.name, &keys, &keyring)?;
+    let read_only = loaded.config.ui.read_only || person.role == crate::model::Role::Viewer;
+    Ok(Session { person, team, signers, keyring, read_only })
+}
+
+/// Who is at the keyboard (see [`session`]).
+pub(crate) fn identity(loaded: &Loaded) -> Result<String> {
+    let team = crate::govern::Team::load(loaded, store_path(loaded)?.1.then_some(demo_root(loaded).as_path()))?;
+    Ok(team.whoami(loaded.config.identity.name.as_deref(), &|v| std::env::var(v).ok())?.name)
 }
 
 fn demo_cmd(loaded: &Loaded, reset: bool) -> Result<()> {

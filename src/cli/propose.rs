@@ -128,7 +128,7 @@ pub fn propose(loaded: &Loaded, args: &ProposeArgs<'_>) -> Result<()> {
     }
     let found = search::run(&job, &progress_printer(live)).map_err(|e| anyhow::anyhow!("{}", inert(&e)))?;
     let read_only = loaded.config.ui.read_only;
-    let me = Actor::person(identity(loaded));
+    let me = Actor::person(identity(loaded)?);
     let mut recorded = Vec::new();
     if !read_only {
         for t in found.verified() {
@@ -235,7 +235,7 @@ fn propose_llm(
             v.base.clone(),
             files,
             bot.clone(),
-            Some(Actor::person(identity(loaded))),
+            Some(Actor::person(identity(loaded)?)),
             now_ms(),
         );
         p.incident_id = Some(id.to_string());

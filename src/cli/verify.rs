@@ -87,7 +87,7 @@ pub fn verify(loaded: &Loaded, args: &Args) -> Result<()> {
     use std::io::{IsTerminal, Write};
     let (mut store, _, is_demo) = open_store(loaded)?;
     let setup = setup(loaded, is_demo, args.source)?;
-    let me = Actor::person(identity(loaded));
+    let me = Actor::person(identity(loaded)?);
     let mut read_only = loaded.config.ui.read_only;
 
     // The patch: stored, or a diff file.

@@ -11,6 +11,11 @@ pub fn user_config_file() -> Option<PathBuf> {
     dirs().map(|d| d.config_dir().join("suture.toml"))
 }
 
+/// `$XDG_CONFIG_HOME/suture`: keys and the default keyring live here.
+pub fn config_dir() -> Option<PathBuf> {
+    dirs().map(|d| d.config_dir().to_path_buf())
+}
+
 /// `$XDG_DATA_HOME/suture`.
 pub fn data_dir() -> Option<PathBuf> {
     dirs().map(|d| d.data_dir().to_path_buf())

@@ -19,8 +19,9 @@
 //!   `identity.allow_env_user` is on, so nobody believes they act as someone
 //!   they do not.
 
-// pub mod export;
-// pub mod postmortem;
+pub mod export;
+pub mod attest;
+pub mod postmortem;
 
 use std::path::Path;
 
@@ -171,13 +172,26 @@ impl Team {
             Some(u) => return Err(GovernError::EnvUserNotAllowed(crate::tui::widgets::text::inert(&u).into_owned())),
             None => match configured {
                 Some(n) => (n.to_string(), "identity.name"),
-                None => (set("USER").or_else(|| set("LOGNAME")).unwrap_or_else(|| "unknown".into()), "login name"),
+                None => (set("USER").or_else(|| set("LOGNAME")).or_else(login_name).unwrap_or_else(|| "unknown".into()), "login name"),
             },
         };
         let origin = set("SSH_CLIENT")
             .or_else(|| set("SSH_CONNECTION"))
             .and_then(|v| v.split_whitespace().next().map(|a| format!("ssh {a}")));
         Ok(Person { role: self.role_of(&name), name, origin, via })
+    }
+}
+
+/// The login name of the process's user, from the password database.
+fn login_name() -> Option<String> {
+    // SAFETY: getpwuid returns a pointer into static storage or null; the
+    // name is copied out at once, before any other call could reuse it.
+    unsafe {
+        let pw = libc::getpwuid(libc::getuid());
+        if pw.is_null() || (*pw).pw_name.is_null() {
+            return None;
+        }
+        std::ffi::CStr::from_ptr((*pw).pw_name).to_str().ok().map(str::to_string)
     }
 }
 

@@ -163,7 +163,7 @@ fn signals(doc: &mut Doc, inc: &Incident) {
     };
     doc.line(format!("- **Exception:** {exception}"));
     let version = if inc.grouping_version.trim().is_empty() { String::new() } else { format!(" (grouping {})", code(&inc.grouping_version)) };
-    doc.line(format!("- **Fingerprint:** {}{version}", if inc.fingerprint.is_empty() { "not recorded".into() } else { code(&inc.fingerprint) }));
+    doc.line(format!("- **Fingerprint:** {}{version}", code_or(&inc.fingerprint, "not recorded")));
     doc.line(format!("- **Grouped by:** {}", codes(&inc.grouping)));
     if inc.score_factors.is_empty() {
         doc.line("- **Why ranked:** not recorded");
@@ -193,8 +193,7 @@ fn reproduction(doc: &mut Doc, repro: Option<&ReproSpec>, chosen: Option<&Patch>
         None => doc.line("No repro spec matches this incident, so its failure cannot be replayed on demand."),
         Some(spec) => {
             doc.line(format!("- **Spec:** {} — {}", code(&spec.id), text_or(&spec.title, "untitled")));
-            let command = if spec.command.is_empty() { "not recorded".into() } else { code(&shell_join(&spec.command)) };
-            doc.line(format!("- **Command:** {command}"));
+            doc.line(format!("- **Command:** {}", code_or(&shell_join(&spec.command), "not recorded")));
             doc.line(format!("- **Timeout:** {} s", spec.timeout_secs));
             doc.line(format!("- **Fixtures:** {}", codes(&spec.fixtures)));
             if !spec.env.is_empty() {
@@ -230,7 +229,7 @@ fn reproduction(doc: &mut Doc, repro: Option<&ReproSpec>, chosen: Option<&Patch>
 
 fn expectation(spec: &ReproSpec) -> String {
     let e = &spec.expect;
-    let mut parts = vec![format!("exit {}", code(&e.exit))];
+    let mut parts = vec![format!("exit {}", code_or(&e.exit, "not recorded"))];
     if let Some(t) = &e.exception_type {
         parts.push(format!("exception type {}", code(t)));
     }
@@ -270,8 +269,8 @@ fn the_patch(doc: &mut Doc, patches: &[Patch], chosen: Option<&Patch>) {
     doc.line(format!("- **State:** {}", p.state.label()));
     doc.line(format!("- **Proposed by:** {} at {}", actor(&p.proposer), time(p.created)));
     doc.line(format!("- **Requested by:** {}", p.requested_by.as_ref().map_or_else(|| "not recorded".into(), actor)));
-    doc.line(format!("- **Base revision:** {}", if p.base_rev.is_empty() { "not recorded".into() } else { code(&p.base_rev) }));
-    doc.line(format!("- **Digest:** {}", if p.digest.is_empty() { "not recorded".into() } else { code(&p.digest) }));
+    doc.line(format!("- **Base revision:** {}", code_or(&p.base_rev, "not recorded")));
+    doc.line(format!("- **Digest:** {}", code_or(&p.digest, "not recorded")));
     if p.files.is_empty() {
         doc.line("- **Files:** not recorded");
     } else {
@@ -482,7 +481,7 @@ fn audit_trail(doc: &mut Doc, audit: &[AuditEntry], chain: &Result<usize, String
                     cell_code(&e.actor),
                     text_or(&e.action, "not recorded"),
                     cell_code(&e.subject),
-                    if hash.is_empty() { "not recorded".into() } else { cell_code(&hash) },
+                    cell_code(&hash),
                 ]
             })
             .collect();
@@ -504,8 +503,8 @@ fn automation(doc: &mut Doc, input: &Input, chosen: Option<&Patch>) {
             let class = p.risk.as_ref().and_then(|r| r.failure_class.as_deref());
             match &p.risk {
                 None => advice.push(format!("assess patch {}'s risk: without a tier nothing can happen automatically", code(&p.id))),
-                Some(r) if r.tier == Tier::T3 => advice.push(match class {
-                    Some(c) if input.auto_promote_classes.iter().any(|a| a == c) => {
+                Some(r) if r.tier == Tier::T3 => advice.push(match &r.failure_class {
+                    Some(c) if input.auto_promote_classes.contains(c) => {
                         format!("{} already graduates automatically: tier-3 fixes of this class are promoted on canary success", code(c))
                     }
                     Some(c) => format!(
@@ -653,6 +652,7 @@ fn decision_label(d: Decision) -> &'static str {
         Decision::Approve => "approve",
         Decision::Veto => "veto",
         Decision::RequestChanges => "request changes",
+        Decision::BreakGlass => "⚠ BREAK-GLASS",
     }
 }
 
@@ -661,6 +661,7 @@ fn decision_symbol(d: Decision) -> &'static str {
         Decision::Approve => "✔",
         Decision::Veto => "✖",
         Decision::RequestChanges => "↺",
+        Decision::BreakGlass => "⚠",
     }
 }
 
@@ -763,6 +764,11 @@ fn code(s: &str) -> String {
     let fence = "`".repeat(run + 1);
     let pad = if run > 0 { " " } else { "" };
     format!("{fence}{pad}{s}{pad}{fence}")
+}
+
+/// Untrusted text as an inline code span, or `missing` when blank.
+fn code_or(s: &str, missing: &str) -> String {
+    if s.trim().is_empty() { missing.to_string() } else { code(s) }
 }
 
 /// A code span inside a table cell: GFM splits cells on `|` even in code spans.
@@ -891,7 +897,7 @@ mod tests {
             fixtures: vec![],
             timeout_secs: 30,
             env: BTreeMap::from([("API_TOKEN".to_string(), "secret".to_string())]),
-            expect: ReproExpectation { exception_type: Some("TypeError".into()), ..Default::default() },
+            expect: ReproExpectation { exit: "nonzero".into(), exception_type: Some("TypeError".into()), ..Default::default() },
         }
     }
 
@@ -1150,7 +1156,8 @@ mod tests {
         let patches = [approved(Tier::T2, T + 10 * MIN)];
         let subject = format!("patch:{}", patches[0].id);
         let audit = [entry(3, T + 5 * MIN, "dana", "break-glass.declare", "incident:INC-A1B2C3"), entry(4, T + 12 * MIN, "bob", "patch.verify", &subject)];
-        let mut i = input(&inc, &patches, &audit, None, &[]);
+        let classes: Vec<String> = Vec::new();
+        let mut i = input(&inc, &patches, &audit, None, &classes);
         let md = render(&i);
         assert!(section(&md, "Approvals").contains("**⚠ BREAK-GLASS:** `dana` — break-glass.declare on `incident:INC-A1B2C3`"), "{md}");
         let trail = section(&md, "Audit trail");

@@ -209,9 +209,9 @@ pub enum LifecycleError {
     SelfApproval { who: String },
     #[error("{who} has already decided on this patch")]
     AlreadyDecided { who: String },
-    #[error("a {role:?} cannot approve; reviewers and commanders can")]
+    #[error("a {} cannot decide on patches; reviewers and commanders can", role.label())]
     RoleCannotApprove { role: Role },
-    #[error("break-glass is for commanders; a {role:?} cannot use it")]
+    #[error("break-glass is for commanders; a {} cannot use it", role.label())]
     BreakGlassNeedsCommander { role: Role },
     #[error("{who} asked for changes; the patch cannot be deployed until they approve")]
     ChangesRequested { who: String },
@@ -442,17 +442,18 @@ impl Patch {
         if who.kind == ActorKind::Bot {
             return Err(LifecycleError::BotCannotDecide { who: who.name.clone() });
         }
+        // Separation of duties first: it is the clearer answer whatever the role.
+        if approving && *who == self.proposer {
+            return Err(LifecycleError::ProposerCannotApprove { who: who.name.clone() });
+        }
+        if approving && self.requested_by.as_ref() == Some(who) {
+            return Err(LifecycleError::SelfApproval { who: who.name.clone() });
+        }
         if !matches!(role, Role::Reviewer | Role::Commander) {
             return Err(LifecycleError::RoleCannotApprove { role });
         }
         if !approving {
             return Ok(());
-        }
-        if *who == self.proposer {
-            return Err(LifecycleError::ProposerCannotApprove { who: who.name.clone() });
-        }
-        if self.requested_by.as_ref() == Some(who) {
-            return Err(LifecycleError::SelfApproval { who: who.name.clone() });
         }
         if self.approvals.iter().any(|a| a.who == *who && a.decision != Decision::RequestChanges) {
             return Err(LifecycleError::AlreadyDecided { who: who.name.clone() });
