@@ -4,24 +4,31 @@
 //! variable), which commits events one transaction at a time through the real
 //! store API and prints each id only after `ingest` returned. The parent kills
 //! it with SIGKILL in the middle of the loop, reopens the file, checks
-//! `PRAGMA integrity_check` and looks for every id the child reported.
+//! `PRAGMA integrity_check`, looks for every id the child reported, and
+//! verifies the signed audit log the writer left.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+use suture::audit::sign::{BOT, Key, Keyring, Signers};
 use suture::ingest::Ingestor;
 use suture::model::ErrorEvent;
 use suture::store::Store;
 
 const CHILD_ENV: &str = "SUTURE_TEST_WRITE_LOOP_DB";
 
+fn keys() -> (Key, Key) {
+    (Key::from_seed("writer", [11; 32]), Key::from_seed(BOT, [12; 32]))
+}
+
 fn child_write_loop(path: &str) {
-    let mut store = Store::open(std::path::Path::new(path)).expect("child opens the store");
+    let (me, bot) = keys();
+    let mut store = Store::open(std::path::Path::new(path)).expect("child opens the store").with_signer(Signers::new(Some(me), Some(bot)));
     for i in 0.. {
         let ev = ErrorEvent { id: format!("ev-{i:06}"), timestamp: i, message: Some(format!("write {i}")), ..Default::default() };
         let id = ev.id.clone();
         // One transaction per event: finish() returns once it committed.
-        let mut ing = Ingestor::new(&mut store, "test/writer", i);
+        let mut ing = Ingestor::new(&mut store, "writer", i);
         ing.push(ev).expect("push");
         ing.finish().expect("commit");
         println!("committed {id}");
@@ -75,6 +82,14 @@ fn committed_records_survive_kill_9() {
     let stored = store.event_count().unwrap() as usize;
     assert!(stored >= committed.len(), "at most one commit may be unreported ({stored} stored, {} reported)", committed.len());
     assert!(stored <= committed.len() + 1, "{stored} stored but only {} reported: {:?}", committed.len(), committed.last());
-    let log = store.audit_entries().unwrap();
-    assert_eq!(suture::audit::chain::verify(&log), Ok(stored), "one audit entry per committed batch, chain intact");
+    // The log a killed writer leaves verifies in full: chain, signatures and
+    // the signed head, which commits with the entry it names.
+    let (me, bot) = keys();
+    let mut ring = Keyring::default();
+    for k in [&me, &bot] {
+        ring.admit(k, std::path::Path::new("k"), std::path::Path::new("f")).unwrap();
+    }
+    let log = store.audit_log().unwrap();
+    let verified = suture::audit::chain::verify_log(&log, store.audit_head().unwrap().as_ref(), &ring);
+    assert_eq!(verified.map(|v| v.entries), Ok(stored), "one signed audit entry per committed batch, chain and head intact");
 }

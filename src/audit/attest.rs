@@ -117,8 +117,7 @@ pub fn open(env: &Envelope, keyring: &Keyring) -> Result<Opened, String> {
             problems.push(format!("the signature by {owner}'s key {} does not verify", s.keyid));
             continue;
         }
-        let statement: Statement =
-            serde_json::from_slice(&body).map_err(|e| format!("the payload is not an in-toto statement: {e}"))?;
+        let statement: Statement = serde_json::from_slice(&body).map_err(|e| format!("the payload is not an in-toto statement: {e}"))?;
         if statement.kind != STATEMENT_TYPE {
             return Err(format!("_type is {:?}, not {STATEMENT_TYPE}", statement.kind));
         }

@@ -132,8 +132,7 @@ pub fn load_or_create(owner: &str, path: &Path) -> Result<Key, KeyError> {
 
 /// The file a person's (or the bots') key lives in, under `keys_dir`.
 pub fn key_path(keys_dir: &Path, owner: &str) -> PathBuf {
-    let file: String =
-        owner.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' }).collect();
+    let file: String = owner.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' }).collect();
     keys_dir.join(format!("{file}.ed25519"))
 }
 
@@ -259,10 +258,8 @@ pub fn check(keyring: &Keyring, actor: &str, message: &[u8], sig: &str) -> Resul
     if owner != expected {
         return Err(format!("signed with {owner}'s key {id}, not {actor}'s"));
     }
-    let bytes: [u8; 64] = hex::decode(hex_sig)
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| "the signature is malformed".to_string())?;
+    let bytes: [u8; 64] =
+        hex::decode(hex_sig).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| "the signature is malformed".to_string())?;
     key.verify_strict(message, &Signature::from_bytes(&bytes))
         .map_err(|_| format!("the signature does not verify with {owner}'s key {id}"))?;
     Ok(owner.to_string())

@@ -8,7 +8,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::propose::Exit;
-use super::{demo_root, now_ms, open_store, repro_specs, session, store_path};
+use super::{now_ms, open_store, repro_specs, session, store_path};
 use crate::audit::attest as dsse;
 use crate::audit::chain;
 use crate::audit::sign::Keyring;
@@ -114,7 +114,9 @@ pub fn audit_verify(loaded: &Loaded, json_out: bool) -> Result<()> {
 }
 
 /// `--since`: a sequence number (`42` or `#42`) or an RFC 3339 time.
-fn since_filter(since: Option<&str>) -> Result<Box<dyn Fn(&AuditEntry) -> bool>> {
+type Keep = Box<dyn Fn(&AuditEntry) -> bool>;
+
+fn since_filter(since: Option<&str>) -> Result<Keep> {
     let Some(s) = since else { return Ok(Box::new(|_| true)) };
     if let Ok(n) = s.trim_start_matches('#').parse::<u64>() {
         return Ok(Box::new(move |e| e.seq >= n));
@@ -156,7 +158,7 @@ fn write_out(out: Option<&Path>, text: &str) -> Result<()> {
 
 /// The audit entries about a patch (its own and its incident's are separate).
 fn entries_about(store: &Store, subjects: &[String]) -> Result<Vec<AuditEntry>> {
-    Ok(store.audit_entries()?.into_iter().filter(|e| subjects.iter().any(|s| e.subject == *s)).collect())
+    Ok(store.audit_entries()?.into_iter().filter(|e| subjects.contains(&e.subject)).collect())
 }
 
 fn chain_status(store: &Store, ring: &Keyring) -> Result<Result<usize, String>> {
@@ -268,7 +270,6 @@ pub fn postmortem(loaded: &Loaded, incident: &str, out: Option<&Path>) -> Result
     let out = out.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(format!("postmortem-{}.md", inc.id)));
     std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
     println!("wrote {}", out.display());
-    let _ = demo_root;
     Ok(())
 }
 
@@ -332,7 +333,11 @@ pub fn export(loaded: &Loaded, a: &ExportArgs) -> Result<()> {
     let branch = a.branch.map(str::to_string).unwrap_or_else(|| govern::export::default_branch(&patch.id));
     if let Some(out) = a.format_patch {
         let written = govern::export::format_patch(&repo, &input, out).map_err(|e| fail(e.to_string()))?;
-        println!("wrote {} (the fix{}; apply with git am)", written.display(), if regression.is_some() { " and its regression test" } else { "" });
+        println!(
+            "wrote {} (the fix{}; apply with git am)",
+            written.display(),
+            if regression.is_some() { " and its regression test" } else { "" }
+        );
     } else if a.pr.is_none() {
         let done = govern::export::to_branch(&repo, &input, &branch).map_err(|e| fail(e.to_string()))?;
         if let Some(n) = &done.note {
@@ -365,10 +370,8 @@ pub fn export(loaded: &Loaded, a: &ExportArgs) -> Result<()> {
             title: format!("hotfix: {}", patch.title),
             body,
         };
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(std::time::Duration::from_secs(30))
-            .build()?;
+        let client =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(std::time::Duration::from_secs(30)).build()?;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         let url = rt.block_on(govern::export::open_pr(&client, &req)).map_err(|e| fail(e.to_string()))?;
         println!("opened {url} (from branch {branch}, which you pushed)");

@@ -377,9 +377,7 @@ fn run(cli: Cli) -> Result<()> {
             govern::decide(&loaded, patch, crate::govern::Choice::BreakGlass { reason: reason.clone() })
         }
         Some(Cmd::Audit { action: AuditCmd::Verify { json } }) => govern::audit_verify(&loaded, *json),
-        Some(Cmd::Audit { action: AuditCmd::Export { since, out } }) => {
-            govern::audit_export(&loaded, since.as_deref(), out.as_deref())
-        }
+        Some(Cmd::Audit { action: AuditCmd::Export { since, out } }) => govern::audit_export(&loaded, since.as_deref(), out.as_deref()),
         Some(Cmd::Attest { patch, file, out }) => match (patch.as_str(), file) {
             ("verify", Some(f)) => govern::attest_verify(&loaded, f),
             ("verify", None) => bail!("say which file to verify: suture attest verify FILE"),
@@ -533,8 +531,9 @@ fn tail_sources(loaded: &Loaded, store_path: &std::path::Path, is_demo: bool) ->
             );
         }
     }
-    let mut store =
-        Store::open(store_path).with_context(|| format!("opening the store {}", store_path.display()))?.with_signer(session(loaded)?.signers);
+    let mut store = Store::open(store_path)
+        .with_context(|| format!("opening the store {}", store_path.display()))?
+        .with_signer(session(loaded)?.signers);
     let redactor = redactor()?;
     let grouper = grouper(loaded, is_demo);
     let slos = loaded.config.slo.clone();

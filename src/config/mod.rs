@@ -22,7 +22,9 @@ use thiserror::Error;
 use toml::{Table, Value};
 
 pub use schema::{CheckCfg, PerfCfg, RegressionCfg, TestsCfg, VerifyCfg};
-pub use schema::{ColorMode, Config, Demo, FingerprintRule, Identity, IngestCfg, RoleScope, Roles, RuleMatch, Slo, SourceCfg, StoreCfg, Triage, Ui};
+pub use schema::{
+    ColorMode, Config, Demo, FingerprintRule, Identity, IngestCfg, RoleScope, Roles, RuleMatch, Slo, SourceCfg, StoreCfg, Triage, Ui,
+};
 pub use schema::{CriticalCfg, KillSwitchCfg, LlmCfg, PolicyCfg, ProposeCfg};
 
 /// Environment variables read by the CLI itself rather than mapped to keys.

@@ -10,7 +10,10 @@ use crate::model::{AuditEntry, Patch, PatchState};
 
 /// States in which a patch has been approved for production (or reached it).
 pub fn attestable(state: PatchState) -> bool {
-    matches!(state, PatchState::Approved | PatchState::Canary { .. } | PatchState::Promoted | PatchState::Mitigated | PatchState::RolledBack)
+    matches!(
+        state,
+        PatchState::Approved | PatchState::Canary { .. } | PatchState::Promoted | PatchState::Mitigated | PatchState::RolledBack
+    )
 }
 
 /// What goes into the statements besides the patch.

@@ -233,12 +233,7 @@ pub async fn open_pr(client: &reqwest::Client, req: &PrRequest) -> Result<String
                 .json(&pull)
         }
         Forge::GitLab => {
-            let merge = GitLabMerge {
-                source_branch: &req.head,
-                target_branch: &req.base,
-                title: &req.title,
-                description: &req.body,
-            };
+            let merge = GitLabMerge { source_branch: &req.head, target_branch: &req.base, title: &req.title, description: &req.body };
             client
                 .post(format!("{api}/projects/{}/merge_requests", encode_component(&req.project)))
                 .header("PRIVATE-TOKEN", sensitive(forge, &req.token)?)
@@ -790,8 +785,7 @@ mod tests {
         let dir = repo_at("services/pricing");
         let p = dir.path();
 
-        let exported =
-            to_branch(p, &ExportInput { directory: Some("services/pricing/"), ..input("HEAD") }, "suture/abc123").unwrap();
+        let exported = to_branch(p, &ExportInput { directory: Some("services/pricing/"), ..input("HEAD") }, "suture/abc123").unwrap();
 
         assert_eq!(
             sh(p, &["show", "--name-only", "--format=", &exported.commit]),

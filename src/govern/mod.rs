@@ -19,8 +19,8 @@
 //!   `identity.allow_env_user` is on, so nobody believes they act as someone
 //!   they do not.
 
-pub mod export;
 pub mod attest;
+pub mod export;
 pub mod postmortem;
 
 use std::path::Path;
@@ -34,9 +34,7 @@ use crate::store::{Store, StoreError};
 
 #[derive(Debug, Error)]
 pub enum GovernError {
-    #[error(
-        "SUTURE_USER names {0}, but this configuration does not let anyone act as another identity (identity.allow_env_user is off)"
-    )]
+    #[error("SUTURE_USER names {0}, but this configuration does not let anyone act as another identity (identity.allow_env_user is off)")]
     EnvUserNotAllowed(String),
     #[error("read-only mode: {0} changes state and is turned off")]
     ReadOnly(&'static str),
@@ -175,9 +173,8 @@ impl Team {
                 None => (set("USER").or_else(|| set("LOGNAME")).or_else(login_name).unwrap_or_else(|| "unknown".into()), "login name"),
             },
         };
-        let origin = set("SSH_CLIENT")
-            .or_else(|| set("SSH_CONNECTION"))
-            .and_then(|v| v.split_whitespace().next().map(|a| format!("ssh {a}")));
+        let origin =
+            set("SSH_CLIENT").or_else(|| set("SSH_CONNECTION")).and_then(|v| v.split_whitespace().next().map(|a| format!("ssh {a}")));
         Ok(Person { role: self.role_of(&name), name, origin, via })
     }
 }

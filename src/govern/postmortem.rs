@@ -114,7 +114,10 @@ fn timeline(doc: &mut Doc, input: &Input) {
         for h in &p.history {
             let decided = p.approvals.iter().find(|a| a.who.name == h.by && a.at == h.at);
             let how = decided.map_or_else(String::new, |a| format!(" ({}, {})", decision_label(a.decision), role_label(a.role)));
-            rows.push((h.at, vec![format!("patch {id}: {} → {}{how}", h.from.label(), h.to.label()), cell_code(&h.by), text_or(&h.note, "—")]));
+            rows.push((
+                h.at,
+                vec![format!("patch {id}: {} → {}{how}", h.from.label(), h.to.label()), cell_code(&h.by), text_or(&h.note, "—")],
+            ));
         }
         // Decisions recorded without a matching state change (e.g. imported records).
         for a in p.approvals.iter().filter(|a| !p.history.iter().any(|h| h.by == a.who.name && h.at == a.at)) {
@@ -129,7 +132,10 @@ fn timeline(doc: &mut Doc, input: &Input) {
         }
     }
     for e in input.audit.iter().filter(|e| is_break_glass(e)) {
-        rows.push((e.at, vec![format!("⚠ BREAK-GLASS: {}", text_or(&e.action, "action not recorded")), cell_code(&e.actor), cell_code(&e.subject)]));
+        rows.push((
+            e.at,
+            vec![format!("⚠ BREAK-GLASS: {}", text_or(&e.action, "action not recorded")), cell_code(&e.actor), cell_code(&e.subject)],
+        ));
     }
     rows.sort_by_key(|(at, _)| *at);
     let rows: Vec<Vec<String>> = rows
@@ -155,14 +161,14 @@ fn signals(doc: &mut Doc, inc: &Incident) {
     doc.line(format!("- **Culprit:** {}", inc.culprit.as_deref().map_or_else(|| "not recorded".into(), code)));
     doc.line(format!("- **Rate:** {}", rate_summary(inc)));
     let exception = match inc.representative_event.as_deref() {
-        Some(ev) => format!(
-            "the incident record holds no exception type, message or frames; the representative event {} has them",
-            code(ev)
-        ),
+        Some(ev) => {
+            format!("the incident record holds no exception type, message or frames; the representative event {} has them", code(ev))
+        }
         None => "not recorded: the incident holds no exception details and no representative event".into(),
     };
     doc.line(format!("- **Exception:** {exception}"));
-    let version = if inc.grouping_version.trim().is_empty() { String::new() } else { format!(" (grouping {})", code(&inc.grouping_version)) };
+    let version =
+        if inc.grouping_version.trim().is_empty() { String::new() } else { format!(" (grouping {})", code(&inc.grouping_version)) };
     doc.line(format!("- **Fingerprint:** {}{version}", code_or(&inc.fingerprint, "not recorded")));
     doc.line(format!("- **Grouped by:** {}", codes(&inc.grouping)));
     if inc.score_factors.is_empty() {
@@ -215,7 +221,10 @@ fn reproduction(doc: &mut Doc, repro: Option<&ReproSpec>, chosen: Option<&Patch>
                     "- **On base:** {}",
                     verdict_line(v.repro_on_base, ReproVerdict::Reproduced, "must fail the way the incident fails")
                 ));
-                doc.line(format!("- **On the patched workspace:** {}", verdict_line(v.repro_on_patched, ReproVerdict::Passed, "must pass")));
+                doc.line(format!(
+                    "- **On the patched workspace:** {}",
+                    verdict_line(v.repro_on_patched, ReproVerdict::Passed, "must pass")
+                ));
                 doc.blank();
                 doc.line(if v.proves_fix() {
                     "The repro failed before the patch and passed after it: the fix is proven."
@@ -337,7 +346,12 @@ fn evidence(doc: &mut Doc, chosen: Option<&Patch>) {
                 if let Some(log) = &s.log_ref {
                     detail.push_str(&format!(" (log {})", cell_code(log)));
                 }
-                vec![s.kind.label().to_string(), format!("{} {}", s.status.symbol(), status_name(s.status)), duration(s.duration_ms), detail]
+                vec![
+                    s.kind.label().to_string(),
+                    format!("{} {}", s.status.symbol(), status_name(s.status)),
+                    duration(s.duration_ms),
+                    detail,
+                ]
             })
             .collect();
         doc.table(&["Step", "Status", "Duration", "Detail"], &rows);
@@ -427,7 +441,13 @@ fn canary(doc: &mut Doc, patches: &[Patch]) {
             for h in p.history.iter().filter(|h| is_delivery_change(h)) {
                 rows.push((
                     h.at,
-                    vec![time(h.at), cell_code(&p.id), format!("{} → {}", h.from.label(), h.to.label()), cell_code(&h.by), text_or(&h.note, "—")],
+                    vec![
+                        time(h.at),
+                        cell_code(&p.id),
+                        format!("{} → {}", h.from.label(), h.to.label()),
+                        cell_code(&h.by),
+                        text_or(&h.note, "—"),
+                    ],
                 ));
             }
         }
@@ -507,10 +527,9 @@ fn automation(doc: &mut Doc, input: &Input, chosen: Option<&Patch>) {
                     Some(c) if input.auto_promote_classes.contains(c) => {
                         format!("{} already graduates automatically: tier-3 fixes of this class are promoted on canary success", code(c))
                     }
-                    Some(c) => format!(
-                        "add {} to `policy.auto_promote_classes` so tier-3 fixes of this class graduate on canary success",
-                        code(c)
-                    ),
+                    Some(c) => {
+                        format!("add {} to `policy.auto_promote_classes` so tier-3 fixes of this class graduate on canary success", code(c))
+                    }
                     None => "record a failure class for fixes like this one: tier-3 automatic promotion is granted per class".into(),
                 }),
                 Some(r) if r.reasons.is_empty() => advice.push(format!(
@@ -1057,7 +1076,14 @@ mod tests {
         let patches = [approved(Tier::T2, T + 10 * MIN)];
         let md = render(&input(&inc, &patches, &[], None, &[]));
         let timeline = section(&md, "Timeline");
-        let order = ["incident first seen", "proposed", "proposed → verifying", "verifying → verified", "verified → approved (approve, reviewer)", "incident last seen"];
+        let order = [
+            "incident first seen",
+            "proposed",
+            "proposed → verifying",
+            "verifying → verified",
+            "verified → approved (approve, reviewer)",
+            "incident last seen",
+        ];
         let mut last = 0;
         for o in order {
             let at = timeline.find(o).unwrap_or_else(|| panic!("{o} missing:\n{timeline}"));
@@ -1100,7 +1126,8 @@ mod tests {
         promoted.apply(Transition::StartCanary { by: deployer(), at: T + 20 * MIN }).unwrap();
         promoted.apply(Transition::AdvanceCanary { by: deployer(), total_steps: 2, at: T + 30 * MIN }).unwrap();
         promoted.apply(Transition::Promote { by: alice(), total_steps: 2, auto_promote_classes: vec![], at: T + 40 * MIN }).unwrap();
-        let mut newer = Patch::new(PatchKind::Code, "other try", "--- a/y\n+++ b/y\n", "base123", vec!["y".into()], bob(), None, T + 50 * MIN);
+        let mut newer =
+            Patch::new(PatchKind::Code, "other try", "--- a/y\n+++ b/y\n", "base123", vec!["y".into()], bob(), None, T + 50 * MIN);
         newer.apply(Transition::StartVerification { by: bob(), at: T + 51 * MIN }).unwrap();
         let patches = [newer, promoted];
         let md = render(&input(&inc, &patches, &[], None, &[]));
@@ -1155,13 +1182,19 @@ mod tests {
         let inc = incident();
         let patches = [approved(Tier::T2, T + 10 * MIN)];
         let subject = format!("patch:{}", patches[0].id);
-        let audit = [entry(3, T + 5 * MIN, "dana", "break-glass.declare", "incident:INC-A1B2C3"), entry(4, T + 12 * MIN, "bob", "patch.verify", &subject)];
+        let audit = [
+            entry(3, T + 5 * MIN, "dana", "break-glass.declare", "incident:INC-A1B2C3"),
+            entry(4, T + 12 * MIN, "bob", "patch.verify", &subject),
+        ];
         let classes: Vec<String> = Vec::new();
         let mut i = input(&inc, &patches, &audit, None, &classes);
         let md = render(&i);
         assert!(section(&md, "Approvals").contains("**⚠ BREAK-GLASS:** `dana` — break-glass.declare on `incident:INC-A1B2C3`"), "{md}");
         let trail = section(&md, "Audit trail");
-        assert!(trail.contains("| 3 | 2023-11-14 22:18:20 UTC | `dana` | break-glass.declare | `incident:INC-A1B2C3` | `0123456789ab` |"), "{trail}");
+        assert!(
+            trail.contains("| 3 | 2023-11-14 22:18:20 UTC | `dana` | break-glass.declare | `incident:INC-A1B2C3` | `0123456789ab` |"),
+            "{trail}"
+        );
         assert!(trail.contains("✔ chain verified to #2"), "{trail}");
 
         i.chain = Err("entry #4: hash does not match its content".into());

@@ -105,7 +105,9 @@ fn decisions_are_checked_signed_and_carry_their_origin() {
     let v = chain::verify_log(&log, store.audit_head().unwrap().as_ref(), &ring).unwrap();
     assert_eq!(v.entries, 4);
     let victor = Person { name: "victor".into(), role: Role::Viewer, origin: None, via: "test" };
-    assert!(decide(&mut store, &t, &victor, false, &p.id, Choice::Veto { reason: "no".into() }, 5).unwrap_err().to_string().contains("viewer"));
+    assert!(
+        decide(&mut store, &t, &victor, false, &p.id, Choice::Veto { reason: "no".into() }, 5).unwrap_err().to_string().contains("viewer")
+    );
     assert!(matches!(decide(&mut store, &t, &bob, false, "nope", Choice::Veto { reason: "x".into() }, 5), Err(GovernError::NoPatch(_))));
 }
 

@@ -247,9 +247,7 @@ impl Patch {
         let to = self.next_state(&t)?;
         let note = match &t {
             Transition::Approve { comment, .. } | Transition::RequestChanges { comment, .. } => comment.clone(),
-            Transition::Veto { reason, .. } | Transition::RollBack { reason, .. } | Transition::BreakGlass { reason, .. } => {
-                reason.clone()
-            }
+            Transition::Veto { reason, .. } | Transition::RollBack { reason, .. } | Transition::BreakGlass { reason, .. } => reason.clone(),
             _ => String::new(),
         };
         let by = t.actor().name.clone();
@@ -262,22 +260,12 @@ impl Patch {
             Transition::Veto { who, role, reason, at } => {
                 self.approvals.push(Approval { who, role, decision: Decision::Veto, comment: reason, at, origin: None })
             }
-            Transition::RequestChanges { who, role, comment, at } => self.approvals.push(Approval {
-                who,
-                role,
-                decision: Decision::RequestChanges,
-                comment,
-                at,
-                origin: None,
-            }),
-            Transition::BreakGlass { who, role, reason, at } => self.approvals.push(Approval {
-                who,
-                role,
-                decision: Decision::BreakGlass,
-                comment: reason,
-                at,
-                origin: None,
-            }),
+            Transition::RequestChanges { who, role, comment, at } => {
+                self.approvals.push(Approval { who, role, decision: Decision::RequestChanges, comment, at, origin: None })
+            }
+            Transition::BreakGlass { who, role, reason, at } => {
+                self.approvals.push(Approval { who, role, decision: Decision::BreakGlass, comment: reason, at, origin: None })
+            }
             _ => {}
         }
         self.state = to;

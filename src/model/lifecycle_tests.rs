@@ -70,7 +70,14 @@ const ALL_STATES: [PatchState; 11] = [
 fn ready(state: PatchState) -> Patch {
     let mut p = patch(PatchKind::Code, Tier::T2, Some("null-guard"));
     p.verification = Some(good_report(&p));
-    p.approvals.push(Approval { who: carol(), role: Role::Reviewer, decision: Decision::Approve, comment: "ok".into(), at: T, origin: None });
+    p.approvals.push(Approval {
+        who: carol(),
+        role: Role::Reviewer,
+        decision: Decision::Approve,
+        comment: "ok".into(),
+        at: T,
+        origin: None,
+    });
     p.state = state;
     p
 }
@@ -334,7 +341,14 @@ fn automatic_promotion_is_for_tier_3_named_classes_at_the_last_step() {
 fn flag_fixes_mitigate_and_never_canary() {
     let mut p = patch(PatchKind::FlagFlip, Tier::T1, Some("flag-off"));
     p.state = PatchState::Approved;
-    p.approvals.push(Approval { who: alice(), role: Role::Commander, decision: Decision::Approve, comment: String::new(), at: T, origin: None });
+    p.approvals.push(Approval {
+        who: alice(),
+        role: Role::Commander,
+        decision: Decision::Approve,
+        comment: String::new(),
+        at: T,
+        origin: None,
+    });
     assert_eq!(p.clone().apply(Transition::StartCanary { by: deployer(), at: T }), Err(LifecycleError::FlagFixNotCanaried));
     assert_eq!(p.apply(Transition::Mitigate { by: deployer(), at: T }), Ok(PatchState::Mitigated));
     assert_eq!(p.apply(Transition::RollBack { by: alice(), reason: "flag restored".into(), at: T }), Ok(PatchState::RolledBack));

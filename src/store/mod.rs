@@ -83,7 +83,8 @@ impl Store {
 
     /// A private in-memory store, for tests and dry runs.
     pub fn open_in_memory() -> Result<Store> {
-        let mut store = Store { conn: Connection::open_in_memory()?, path: None, keys: keys::KeySets::default(), signer: None, origin: None };
+        let mut store =
+            Store { conn: Connection::open_in_memory()?, path: None, keys: keys::KeySets::default(), signer: None, origin: None };
         store.init()?;
         Ok(store)
     }
@@ -316,17 +317,20 @@ impl Store {
             "SELECT seq, at, actor, action, subject, payload_digest, prev_hash, hash, signature, payload FROM audit ORDER BY seq",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok((AuditEntry {
-                seq: r.get::<_, i64>(0)? as u64,
-                at: r.get(1)?,
-                actor: r.get(2)?,
-                action: r.get(3)?,
-                subject: r.get(4)?,
-                payload_digest: r.get(5)?,
-                prev_hash: r.get(6)?,
-                hash: r.get(7)?,
-                signature: r.get(8)?,
-            }, r.get(9)?))
+            Ok((
+                AuditEntry {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    at: r.get(1)?,
+                    actor: r.get(2)?,
+                    action: r.get(3)?,
+                    subject: r.get(4)?,
+                    payload_digest: r.get(5)?,
+                    prev_hash: r.get(6)?,
+                    hash: r.get(7)?,
+                    signature: r.get(8)?,
+                },
+                r.get(9)?,
+            ))
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
@@ -335,9 +339,9 @@ impl Store {
     pub fn audit_head(&self) -> Result<Option<chain::Head>> {
         match self.meta(HEAD_KEY)? {
             None => Ok(None),
-            Some(text) => serde_json::from_str(&text)
-                .map(Some)
-                .map_err(|source| StoreError::Corrupt { table: "meta", id: HEAD_KEY.into(), source }),
+            Some(text) => {
+                serde_json::from_str(&text).map(Some).map_err(|source| StoreError::Corrupt { table: "meta", id: HEAD_KEY.into(), source })
+            }
         }
     }
 }
@@ -436,12 +440,14 @@ fn append_audit(
     if let Some(signer) = signer {
         let key = signer.key_for(actor)?;
         e.signature = key.sign(e.hash.as_bytes());
-        let head =
-            chain::Head { seq: e.seq, hash: e.hash.clone(), actor: actor.into(), signature: key.sign(&chain::head_message(e.seq, &e.hash)) };
-        tx.prepare_cached(
-            "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        )?
-        .execute(params![HEAD_KEY, serde_json::to_string(&head)?])?;
+        let head = chain::Head {
+            seq: e.seq,
+            hash: e.hash.clone(),
+            actor: actor.into(),
+            signature: key.sign(&chain::head_message(e.seq, &e.hash)),
+        };
+        tx.prepare_cached("INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")?
+            .execute(params![HEAD_KEY, serde_json::to_string(&head)?])?;
     }
     tx.prepare_cached(
         "INSERT INTO audit(seq, at, actor, action, subject, payload_digest, prev_hash, hash, signature, payload)
