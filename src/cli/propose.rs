@@ -14,7 +14,7 @@ use crate::config::{Loaded, ProposeCfg, Source, TestsCfg, VerifyCfg, paths};
 use crate::model::{Actor, Patch, PatchKind, ReproExpectation, ReproSpec};
 use crate::policy::Policy;
 use crate::propose::search::{self, Found, Job, Progress, Stage};
-use crate::propose::templates::{Class, Settings};
+use crate::propose::templates::Settings;
 use crate::tui::widgets::text::inert;
 use crate::verify::service;
 
@@ -81,24 +81,7 @@ fn progress_printer(live: bool) -> impl Fn(Progress) + Sync {
     }
 }
 
-fn stage_symbol(s: &Stage) -> &'static str {
-    match s {
-        Stage::Verified => "✔",
-        Stage::NotTried => "·",
-        Stage::Rejected(_) => "⊘",
-        _ => "✖",
-    }
-}
-
-pub fn stage_words(s: &Stage) -> String {
-    match s {
-        Stage::Verified => "verified: every gauntlet step passed".into(),
-        Stage::NotTried => "not tried (budget or candidate limit)".into(),
-        Stage::Rejected(r) => format!("rejected by policy: {}", r.join("; ")),
-        Stage::ReproStillFails(why) => format!("the repro still fails: {why}"),
-        Stage::GauntletFailed(why) => format!("gauntlet failed: {why}"),
-    }
-}
+use crate::propose::record::{stage_symbol, stage_words};
 
 pub struct ProposeArgs<'a> {
     pub incident: &'a str,
@@ -129,34 +112,7 @@ pub fn propose(loaded: &Loaded, args: &ProposeArgs<'_>) -> Result<()> {
     let found = search::run(&job, &progress_printer(live)).map_err(|e| anyhow::anyhow!("{}", inert(&e)))?;
     let read_only = loaded.config.ui.read_only;
     let me = Actor::person(identity(loaded)?);
-    let mut recorded = Vec::new();
-    if !read_only {
-        for t in found.verified() {
-            let (Some(report), Some(base)) = (&t.report, &t.base) else { continue };
-            let c = &t.candidate;
-            let kind = if c.class == Class::ConfigFlag { PatchKind::FlagFlip } else { PatchKind::Code };
-            let files = crate::verify::apply::touched_files(&c.diff);
-            let mut p = Patch::new(
-                kind,
-                c.title.clone(),
-                c.diff.clone(),
-                base.clone(),
-                files,
-                Actor::bot("suture/templates"),
-                Some(me.clone()),
-                now_ms(),
-            );
-            p.incident_id = Some(id.clone());
-            p.risk = t.assessment.as_ref().map(|a| a.risk.clone());
-            if store.patch(&p.id)?.is_none() {
-                store.add_patch(&p, now_ms())?;
-                service::start(&mut store, &p.id, &Actor::bot("suture/templates"))?;
-                let v = crate::verify::Verified { report: report.clone(), logs: t.logs.clone(), base: base.clone() };
-                service::finish(&mut store, &p.id, &v)?;
-            }
-            recorded.push((c.id.clone(), p.id.clone()));
-        }
-    }
+    let recorded = if read_only { Vec::new() } else { crate::propose::record::record_verified(&mut store, &found, &id, &me, &now_ms)? };
     let patch_of: BTreeMap<String, String> = recorded.into_iter().collect();
     if args.json {
         let out = serde_json::json!({

@@ -8,5 +8,6 @@ pub mod ask;
 pub mod llm;
 pub mod localize;
 pub mod patch;
+pub mod record;
 pub mod search;
 pub mod templates;
