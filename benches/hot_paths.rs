@@ -72,9 +72,8 @@ fn main() {
     println!("ingest end to end (parse, redact, fingerprint, store in memory): {:>9.0} events/s", n / end_to_end.as_secs_f64());
     println!("  ratio to the typed-parse ceiling: {:.2}", typed.as_secs_f64() / end_to_end.as_secs_f64());
 
-    let mut store = Store::open_in_memory().unwrap();
-    suture::demo::load(&mut store, &root, &redactor, 0).unwrap();
-    let snapshot = suture::tui::run::snapshot(&store).unwrap();
+    let (store, ring) = suture::tui::shots::demo_store(&root, 0).unwrap();
+    let snapshot = suture::tui::run::snapshot(&store, &ring).unwrap();
     let state = state_with(&snapshot, 160, 48);
     let theme = Theme::builtin(Depth::TrueColor);
     let keymap = Keymap::default();

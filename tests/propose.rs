@@ -120,7 +120,9 @@ fn review_screen_shows_each_proposal(sb: &Sandbox) {
     use suture::tui::keymap::{Command, Keymap};
     use suture::tui::theme::{Depth, Theme};
     let store = suture::store::Store::open(&sb.path("data/suture/demo.db")).unwrap();
-    let snap = suture::tui::run::snapshot(&store).unwrap();
+    let ring = suture::audit::sign::Keyring::load(&sb.path("config/suture/keyring.toml")).unwrap();
+    let snap = suture::tui::run::snapshot(&store, &ring).unwrap();
+    assert_eq!(snap.chain.as_ref().ok().copied(), Some(snap.audit.len()), "the real store's log verifies: {:?}", snap.chain);
     assert!(snap.patches.len() >= 3, "{} patches", snap.patches.len());
     let theme = Theme::builtin(Depth::TrueColor);
     for (row, p) in snap.patches.iter().enumerate() {

@@ -5,9 +5,7 @@ use std::sync::OnceLock;
 
 use ratatui::style::{Color, Modifier};
 use suture::inspect::{self, IncidentDetail};
-use suture::signals::redact::Redactor;
 use suture::source::SourceTree;
-use suture::store::Store;
 use suture::tui::app::{Action, Snapshot, update};
 use suture::tui::keymap::{Command, Keymap};
 use suture::tui::shots::{open_incident, render, state_with, text};
@@ -18,11 +16,10 @@ use suture::tui::theme::{Depth, Theme};
 fn world() -> &'static (Snapshot, Vec<IncidentDetail>) {
     static SNAP: OnceLock<(Snapshot, Vec<IncidentDetail>)> = OnceLock::new();
     SNAP.get_or_init(|| {
-        let mut store = Store::open_in_memory().unwrap();
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
-        // A fixed redaction key and audit time keep the snapshots stable.
-        suture::demo::load(&mut store, &root, &Redactor::new([0x5a; 32]), 1_795_219_200_000).unwrap();
-        let snapshot = suture::tui::run::snapshot(&store).unwrap();
+        // A fixed redaction key, signing keys and audit time keep the snapshots stable.
+        let (store, ring) = suture::tui::shots::demo_store(&root, 1_795_219_200_000).unwrap();
+        let snapshot = suture::tui::run::snapshot(&store, &ring).unwrap();
         let tree = SourceTree::new(&root.join("service"), vec!["/srv/shop/".into()]).unwrap();
         let details = snapshot.incidents.iter().map(|i| inspect::load(&store, &i.id, Some(&tree)).unwrap().unwrap()).collect();
         (snapshot, details)

@@ -198,10 +198,9 @@ fn verify_runs_live_in_the_patch_view_and_is_refused_read_only() {
 
 #[test]
 fn the_incident_views_repro_panel_streams_output_and_shows_the_verdict() {
-    let mut store = suture::store::Store::open_in_memory().unwrap();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo");
-    suture::demo::load(&mut store, &root, &suture::signals::redact::Redactor::new([0x5a; 32]), 1_795_219_200_000).unwrap();
-    let snapshot = suture::tui::run::snapshot(&store).unwrap();
+    let (store, ring) = suture::tui::shots::demo_store(&root, 1_795_219_200_000).unwrap();
+    let snapshot = suture::tui::run::snapshot(&store, &ring).unwrap();
     let tree = suture::source::SourceTree::new(&root.join("service"), vec!["/srv/shop/".into()]).unwrap();
     let inc = snapshot.incidents.iter().find(|i| i.title.starts_with("KeyError: 'EU-LEGACY'")).unwrap();
     let detail = suture::inspect::load(&store, &inc.id, Some(&tree)).unwrap().unwrap();

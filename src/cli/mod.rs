@@ -485,12 +485,14 @@ fn console(loaded: &Loaded) -> Result<()> {
     drop(store);
     let environment = if is_demo { "DEMO WORLD".to_string() } else { "LOCAL".to_string() };
     let tail = tail_sources(loaded, &path, is_demo)?;
-    let me = identity(loaded)?;
+    let s = session(loaded)?;
+    let me = s.person.name.clone();
+    let propose = propose::propose_cfg(loaded, is_demo).and_then(|cfg| Ok((cfg, propose::policy(loaded)?))).ok();
     let result = tui::run::run(tui::run::Options {
         store: path.clone(),
         theme,
         keymap,
-        read_only: loaded.config.ui.read_only,
+        read_only: s.read_only,
         environment,
         frame_ms: loaded.config.ui.frame_ms,
         poll_ms: loaded.config.ui.poll_ms,
@@ -502,8 +504,18 @@ fn console(loaded: &Loaded) -> Result<()> {
                 runs: loaded.config.repro.runs.max(1) as usize,
                 actor: crate::model::Actor::person(me.clone()),
                 store: path.clone(),
+                signers: Some(s.signers.clone()),
+                propose,
             })
         }),
+        keyring: Some(s.keyring.clone()),
+        gov: Some(std::sync::Arc::new(crate::tui::jobs::Gov {
+            person: s.person,
+            team: s.team,
+            signers: s.signers,
+            store: path.clone(),
+            read_only: s.read_only,
+        })),
     });
     if let Some((stop, thread)) = tail {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -975,9 +987,8 @@ fn demo_cmd(loaded: &Loaded, reset: bool) -> Result<()> {
 }
 
 fn screenshots(loaded: &Loaded, out: &std::path::Path) -> Result<()> {
-    let mut store = Store::open_in_memory()?;
-    demo::load(&mut store, &demo_root(loaded), &Redactor::new([0x5a; 32]), 0)?;
-    let mut snapshot = tui::run::snapshot(&store)?;
+    let (store, ring) = tui::shots::demo_store(&demo_root(loaded), 0).map_err(anyhow::Error::msg)?;
+    let mut snapshot = tui::run::snapshot(&store, &ring)?;
     // Patches are not part of the demo's recorded world: they are what
     // `suture propose` (or `verify`) made in this store, if it made any.
     if let Ok((path, _)) = store_path(loaded)

@@ -152,8 +152,8 @@ impl Team {
             })
             .collect();
         Err(GovernError::Scope(format!(
-            "{name} is a {} only for {}; this patch touches {} at {}",
-            role.label(),
+            "{name} is {} only for {}; this patch touches {} at {}",
+            role.with_article(),
             described.join("; "),
             patch.files.join(", "),
             tier.map_or("an unknown tier".to_string(), |t| format!("tier {t}"))

@@ -52,6 +52,16 @@ impl Role {
             Role::Commander => "commander",
         }
     }
+
+    /// `an engineer`, `a reviewer`, …
+    pub fn with_article(self) -> &'static str {
+        match self {
+            Role::Viewer => "a viewer",
+            Role::Engineer => "an engineer",
+            Role::Reviewer => "a reviewer",
+            Role::Commander => "a commander",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -209,9 +209,9 @@ pub enum LifecycleError {
     SelfApproval { who: String },
     #[error("{who} has already decided on this patch")]
     AlreadyDecided { who: String },
-    #[error("a {} cannot decide on patches; reviewers and commanders can", role.label())]
+    #[error("{} cannot decide on patches; reviewers and commanders can", role.with_article())]
     RoleCannotApprove { role: Role },
-    #[error("break-glass is for commanders; a {} cannot use it", role.label())]
+    #[error("break-glass is for commanders; {} cannot use it", role.with_article())]
     BreakGlassNeedsCommander { role: Role },
     #[error("{who} asked for changes; the patch cannot be deployed until they approve")]
     ChangesRequested { who: String },

@@ -10,7 +10,11 @@ use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::app::{Action, Effect, RequestId};
+use crate::audit::sign::Signers;
+use crate::config::ProposeCfg;
+use crate::govern::{Choice, Person, Team};
 use crate::model::{Actor, Patch, ReproSpec, StepStatus};
+use crate::policy::Policy;
 use crate::repro::workspace::Workspace;
 use crate::store::Store;
 use crate::triage::fingerprint::Grouper;
@@ -24,6 +28,52 @@ pub struct Jobs {
     /// Who the console's verifications are recorded as.
     pub actor: Actor,
     pub store: PathBuf,
+    /// The keys entries are signed with.
+    pub signers: Option<Signers>,
+    /// The built-in repair templates' settings and the policy they are judged by.
+    pub propose: Option<(ProposeCfg, Policy)>,
+}
+
+/// Who decides from this console: the person, their team's roles, their keys.
+pub struct Gov {
+    pub person: Person,
+    pub team: Team,
+    pub signers: Signers,
+    pub store: PathBuf,
+    pub read_only: bool,
+}
+
+impl Gov {
+    /// Records a decision; `Ok` says what happened, `Err` why it was refused.
+    pub fn decide(&self, patch: &str, choice: Choice) -> Result<String, String> {
+        let mut store = Store::open(&self.store).map_err(|e| e.to_string())?.with_signer(self.signers.clone());
+        let glass = matches!(choice, Choice::BreakGlass { .. });
+        let verb = choice.verb();
+        let (p, state) = crate::govern::decide(&mut store, &self.team, &self.person, self.read_only, patch, choice, now())
+            .map_err(|e| format!("cannot {verb}: {e}"))?;
+        let what = p.approvals.last().map(|a| a.decision.label()).unwrap_or(verb);
+        Ok(if glass {
+            format!("⚠ BREAK-GLASS recorded on {} by {}: the patch is {}", p.id, self.person.name, state.label())
+        } else {
+            format!("{} {what} by {}: the patch is {}", p.id, self.person.name, state.label())
+        })
+    }
+
+    /// Runs `decide` on a thread of its own and reports as an action.
+    pub fn spawn(self: &Arc<Self>, request: RequestId, patch: String, choice: Choice, tx: UnboundedSender<Action>) -> bool {
+        let gov = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("suture-decide".into())
+            .spawn(move || {
+                let result = gov.decide(&patch, choice);
+                let _ = tx.send(Action::Decided { request, result });
+            })
+            .is_ok()
+    }
+}
+
+fn now() -> crate::model::Millis {
+    jiff::Timestamp::now().as_millisecond()
 }
 
 impl Jobs {
@@ -34,6 +84,10 @@ impl Jobs {
         let work: Box<dyn FnOnce() + Send> = match effect.clone() {
             Effect::RunRepro { request, incident } => Box::new(move || {
                 let result = jobs.repro(request, &incident, &tx);
+                let _ = tx.send(Action::ReproDone { request, result });
+            }),
+            Effect::Propose { request, incident } => Box::new(move || {
+                let result = jobs.propose(request, &incident, &tx);
                 let _ = tx.send(Action::ReproDone { request, result });
             }),
             Effect::Verify { request, patch } => Box::new(move || {
@@ -71,8 +125,49 @@ impl Jobs {
         Ok(format!("{}: {}", spec.id, report.summary))
     }
 
+    fn open(&self) -> Result<Store, String> {
+        let store = Store::open(&self.store).map_err(|e| e.to_string())?;
+        Ok(match &self.signers {
+            Some(s) => store.with_signer(s.clone()),
+            None => store,
+        })
+    }
+
+    /// The built-in repair templates on an incident: progress streams into
+    /// the panel; the verified candidates are recorded as patches.
+    fn propose(&self, request: RequestId, incident: &str, tx: &UnboundedSender<Action>) -> Result<String, String> {
+        use crate::propose::record::{stage_symbol, stage_words};
+        use crate::propose::search::{self, Job, Progress};
+        use crate::tui::widgets::text::inert;
+        let (cfg, policy) = self.propose.as_ref().ok_or("the proposer is not set up in this console")?;
+        let mut store = self.open()?;
+        let spec = self.spec_for_incident(&store, incident)?;
+        let say = |text: String| {
+            let _ = tx.send(Action::ReproOutput { request, text });
+        };
+        say(format!("proposing fixes for {incident} with the repair templates (repro {})\n", spec.id));
+        let job = Job::templates(&self.setup.source, &self.setup.workspaces, self.setup.plan(&spec), policy, cfg);
+        let progress = |p: Progress| match p {
+            Progress::Localized { suspects, candidates } => {
+                say(format!("localized {suspects} suspect line(s); {candidates} candidate(s)\n"))
+            }
+            Progress::Trying { id, title } => say(format!("… {id}  {}\n", inert(&title))),
+            Progress::Done { id, stage } => say(format!("{} {id}  {}\n", stage_symbol(&stage), inert(&stage_words(&stage)))),
+        };
+        let found = search::run(&job, &progress)?;
+        let recorded =
+            crate::propose::record::record_verified(&mut store, &found, incident, &self.actor, &now).map_err(|e| e.to_string())?;
+        for (cand, patch) in &recorded {
+            say(format!("recorded {cand} as patch {patch}\n"));
+        }
+        match recorded.first() {
+            Some((_, first)) => Ok(format!("verified {}: first patch {first}; review it in Patches (2)", recorded.len())),
+            None => Err(format!("no candidate passed the gauntlet ({} tried)", found.tried.len())),
+        }
+    }
+
     fn verify(&self, request: RequestId, id: &str, tx: &UnboundedSender<Action>) -> Result<String, String> {
-        let mut store = Store::open(&self.store).map_err(|e| e.to_string())?;
+        let mut store = self.open()?;
         let patch: Patch = store.patch(id).map_err(|e| e.to_string())?.ok_or_else(|| format!("patch {id} is no longer in the store"))?;
         let spec = match &patch.incident_id {
             Some(inc) => self.spec_for_incident(&store, inc)?,

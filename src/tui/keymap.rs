@@ -24,6 +24,8 @@ pub enum Context {
     Log,
     /// Typing a search in a log.
     LogSearch,
+    /// The approve / veto dialog: keys type into its editor.
+    Dialog,
     Help,
 }
 
@@ -34,6 +36,7 @@ impl Context {
             Context::List => "Lists",
             Context::Incident => "Incident view",
             Context::Filter => "Typing a filter",
+            Context::Dialog => "Approve/veto dialog",
             Context::Patch => "Patch view",
             Context::Log => "Step log",
             Context::LogSearch => "Typing a log search",
@@ -104,6 +107,14 @@ pub enum Command {
     CloseLog,
     SearchDone,
     SearchCancel,
+    Propose,
+    Approve,
+    Veto,
+    RequestChanges,
+    BreakGlass,
+    DialogSubmit,
+    DialogCancel,
+    DialogNextField,
 }
 
 /// One binding: its command, keys, description and context.
@@ -284,6 +295,7 @@ impl Default for Keymap {
                 b(C::FilterDone, "filter_done", &["enter"], "keep the filter", Filter, true),
                 b(C::FilterCancel, "filter_cancel", &["esc"], "clear the filter", Filter, true),
                 b(C::RunRepro, "run_repro", &["R"], "run the repro", Incident, true),
+                danger(b(C::Propose, "propose", &["P"], "propose verified fixes", Incident, true)),
                 danger(b(C::Verify, "verify", &["v"], "verify the patch", Global, false)),
                 b(C::PatchUp, "patch_up", &["up", "k"], "up a line (or step)", Patch, true),
                 b(C::PatchDown, "patch_down", &["down", "j"], "down a line (or step)", Patch, true),
@@ -302,6 +314,13 @@ impl Default for Keymap {
                 b(C::ToggleEvidence, "toggle_evidence", &["e"], "focus evidence/diff", Patch, true),
                 b(C::OpenLog, "open_log", &["enter"], "open the step's log", Patch, false),
                 b(C::ClosePatch, "close_patch", &["esc", "backspace"], "back to the patches", Patch, true),
+                danger(b(C::Approve, "approve", &["a"], "approve (with a comment)", Patch, true)),
+                danger(b(C::Veto, "veto", &["x"], "veto (with a reason)", Patch, true)),
+                danger(b(C::RequestChanges, "request_changes", &["c"], "request changes", Patch, false)),
+                danger(b(C::BreakGlass, "break_glass", &["B"], "break-glass approval (commander)", Patch, false)),
+                b(C::DialogSubmit, "dialog_submit", &["enter"], "record the decision", Dialog, true),
+                b(C::DialogNextField, "dialog_next_field", &["tab"], "comment/confirmation", Dialog, false),
+                b(C::DialogCancel, "dialog_cancel", &["esc"], "cancel", Dialog, true),
                 b(C::LogUp, "log_up", &["up", "k"], "scroll up", Log, false),
                 b(C::LogDown, "log_down", &["down", "j"], "scroll down", Log, false),
                 b(C::LogPageUp, "log_page_up", &["pgup", "ctrl+u"], "page up", Log, true),
@@ -347,8 +366,10 @@ impl Keymap {
         }
         match context {
             Context::Help => find(Context::Global).filter(|b| b.command == Command::Quit).map(|b| b.command),
-            Context::Filter | Context::LogSearch if is_text(ev) => None,
-            Context::Filter | Context::LogSearch => find(Context::Global).filter(|b| b.command == Command::Quit).map(|b| b.command),
+            Context::Filter | Context::LogSearch | Context::Dialog if is_text(ev) => None,
+            Context::Filter | Context::LogSearch | Context::Dialog => {
+                find(Context::Global).filter(|b| b.command == Command::Quit).map(|b| b.command)
+            }
             _ => find(Context::Global).map(|b| b.command),
         }
     }

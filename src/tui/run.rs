@@ -26,6 +26,7 @@ use super::terminal;
 use super::theme::Theme;
 use super::views::{self, Ctx};
 use crate::audit::chain;
+use crate::audit::sign::Keyring;
 use crate::source::SourceTree;
 use crate::store::{Store, StoreError};
 
@@ -41,12 +42,18 @@ pub struct Options {
     pub source: Option<SourceTree>,
     /// Repros and verification, or why they cannot run from this console.
     pub jobs: Result<std::sync::Arc<super::jobs::Jobs>, String>,
+    /// Who decides from this console; `None` when no identity could be set up.
+    pub gov: Option<std::sync::Arc<super::jobs::Gov>>,
+    /// The team keyring the audit log is verified against.
+    pub keyring: Option<PathBuf>,
 }
 
-/// Reads everything the views show from the store.
-pub fn snapshot(store: &Store) -> Result<Snapshot, StoreError> {
-    let audit = store.audit_entries()?;
-    let chain = chain::verify(&audit).map_err(|e| e.to_string());
+/// Reads everything the views show from the store, and verifies the audit
+/// log (chain, signatures against `keyring`, signed head).
+pub fn snapshot(store: &Store, keyring: &Keyring) -> Result<Snapshot, StoreError> {
+    let log = store.audit_log()?;
+    let chain = chain::verify_log(&log, store.audit_head()?.as_ref(), keyring).map(|v| v.entries).map_err(|b| b.to_string());
+    let audit = log.into_iter().map(|(e, _)| e).collect();
     Ok(Snapshot { incidents: store.incidents()?, patches: store.patches()?, audit, chain, events: store.event_count()? })
 }
 
@@ -56,11 +63,11 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
 }
 
 /// The action that answers a load request.
-pub fn answer(store: &Store, source: Option<&SourceTree>, effect: Effect) -> Option<Action> {
+pub fn answer(store: &Store, source: Option<&SourceTree>, keyring: Option<&std::path::Path>, effect: Effect) -> Option<Action> {
     match effect {
-        Effect::Load { request } => Some(match snapshot(store) {
+        Effect::Load { request } => Some(match load_keyring(keyring).and_then(|k| snapshot(store, &k).map_err(|e| e.to_string())) {
             Ok(s) => Action::Loaded { request, snapshot: Box::new(s) },
-            Err(e) => Action::LoadFailed { request, error: e.to_string() },
+            Err(e) => Action::LoadFailed { request, error: e },
         }),
         Effect::LoadIncident { request, id } => Some(match crate::inspect::load(store, &id, source) {
             Ok(Some(d)) => Action::IncidentLoaded { request, detail: Box::new(d) },
@@ -75,7 +82,15 @@ pub fn answer(store: &Store, source: Option<&SourceTree>, effect: Effect) -> Opt
                 Err(e) => Err(e.to_string()),
             },
         }),
-        Effect::RunRepro { .. } | Effect::Verify { .. } | Effect::Quit => None,
+        Effect::RunRepro { .. } | Effect::Verify { .. } | Effect::Propose { .. } | Effect::Decide { .. } | Effect::Quit => None,
+    }
+}
+
+/// The keyring, read afresh for each load so a team's update shows at once.
+fn load_keyring(path: Option<&std::path::Path>) -> Result<Keyring, String> {
+    match path {
+        Some(p) => Keyring::load(p).map_err(|e| format!("the keyring: {e}")),
+        None => Ok(Keyring::default()),
     }
 }
 
@@ -98,6 +113,7 @@ fn coalesce(queue: Vec<Effect>) -> Vec<Effect> {
 fn spawn_store_worker(
     path: PathBuf,
     source: Option<SourceTree>,
+    keyring: Option<PathBuf>,
     poll: Duration,
     tx: mpsc::UnboundedSender<Action>,
 ) -> std::io::Result<std_mpsc::Sender<Effect>> {
@@ -117,7 +133,7 @@ fn spawn_store_worker(
                     let mut queue = vec![first];
                     queue.extend(req_rx.try_iter());
                     for effect in coalesce(queue) {
-                        let Some(action) = answer(&store, source.as_ref(), effect) else { return };
+                        let Some(action) = answer(&store, source.as_ref(), keyring.as_deref(), effect) else { return };
                         if tx.send(action).is_err() {
                             return;
                         }
@@ -143,8 +159,14 @@ fn spawn_store_worker(
 async fn run_async(opts: Options) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let (tx, mut rx) = mpsc::unbounded_channel::<Action>();
-    let worker = spawn_store_worker(opts.store.clone(), opts.source.clone(), Duration::from_millis(opts.poll_ms.max(50)), tx.clone())
-        .context("starting the store thread")?;
+    let worker = spawn_store_worker(
+        opts.store.clone(),
+        opts.source.clone(),
+        opts.keyring.clone(),
+        Duration::from_millis(opts.poll_ms.max(50)),
+        tx.clone(),
+    )
+    .context("starting the store thread")?;
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
 
@@ -152,6 +174,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     let store_label = shorten_home(&opts.store);
     let mut state = State::new(opts.environment.clone(), store_label, opts.read_only);
     state.jobs_unavailable = opts.jobs.as_ref().err().cloned();
+    state.me = opts.gov.as_ref().map(|g| super::app::Me { name: g.person.name.clone(), role: g.person.role });
     let size = guard.terminal.size()?;
     state.size = (size.width, size.height);
     let review = std::cell::RefCell::default();
@@ -179,7 +202,16 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
                     Effect::Load { .. } | Effect::LoadIncident { .. } | Effect::LoadLog { .. } => {
                         let _ = worker.send(effect);
                     }
-                    Effect::RunRepro { .. } | Effect::Verify { .. } => {
+                    Effect::Decide { request, patch, choice } => {
+                        let spawned = opts.gov.as_ref().map(|g| g.spawn(request, patch, choice, tx.clone()));
+                        if spawned != Some(true) {
+                            let _ = tx.send(Action::Decided {
+                                request,
+                                result: Err("decisions cannot be recorded from this console (no identity)".into()),
+                            });
+                        }
+                    }
+                    Effect::RunRepro { .. } | Effect::Verify { .. } | Effect::Propose { .. } => {
                         if let Ok(jobs) = &opts.jobs
                             && !jobs.spawn(&effect, tx.clone())
                         {
@@ -278,6 +310,7 @@ pub fn map_event(ev: Event, state: &State, keymap: &Keymap) -> Option<Action> {
                     KeyCode::Backspace => Some(Action::FilterBackspace),
                     _ => None,
                 },
+                None if context == Context::Dialog => Some(Action::DialogKey(k)),
                 None if context == Context::LogSearch => match k.code {
                     KeyCode::Char(c) if is_text(&k) => Some(Action::SearchInput(c)),
                     KeyCode::Backspace => Some(Action::SearchBackspace),

@@ -12,6 +12,19 @@ use super::views::{self, Ctx};
 use crate::inspect::IncidentDetail;
 
 /// A state as the console has it after loading `snapshot`.
+/// An in-memory demo store whose audit log is signed with throwaway keys,
+/// and the keyring that verifies it: for screenshots, snapshots and benches,
+/// so their Audit tab shows a log that verifies like a real one.
+pub fn demo_store(root: &std::path::Path, now: crate::model::Millis) -> Result<(crate::store::Store, crate::audit::sign::Keyring), String> {
+    use crate::audit::sign::{BOT, Key, Keyring, Signers};
+    let bot = Key::from_seed(BOT, [0x5b; 32]);
+    let mut ring = Keyring::default();
+    ring.admit(&bot, std::path::Path::new("keyring"), std::path::Path::new("key")).map_err(|e| e.to_string())?;
+    let mut store = crate::store::Store::open_in_memory().map_err(|e| e.to_string())?.with_signer(Signers::new(None, Some(bot)));
+    crate::demo::load(&mut store, root, &crate::signals::redact::Redactor::new([0x5a; 32]), now).map_err(|e| e.to_string())?;
+    Ok((store, ring))
+}
+
 pub fn state_with(snapshot: &Snapshot, width: u16, height: u16) -> State {
     let mut state = State::new("DEMO WORLD", "~/.local/share/suture/demo.db", false);
     update(&mut state, Action::Resize(width, height));

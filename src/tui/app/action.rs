@@ -75,6 +75,13 @@ pub enum Action {
     /// A character typed into the log's search line.
     SearchInput(char),
     SearchBackspace,
+    /// A key typed into the approve/veto dialog.
+    DialogKey(crossterm::event::KeyEvent),
+    /// A decision was recorded (`Ok(what happened)`) or refused (`Err(why)`).
+    Decided {
+        request: RequestId,
+        result: Result<String, String>,
+    },
     /// SIGTERM, SIGHUP or the like: leave cleanly.
     Terminate,
 }

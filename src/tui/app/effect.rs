@@ -22,6 +22,17 @@ pub enum Effect {
         request: RequestId,
         patch: String,
     },
+    /// Propose fixes for an incident and record the verified ones.
+    Propose {
+        request: RequestId,
+        incident: String,
+    },
+    /// Record a person's decision on a patch (signed, audited).
+    Decide {
+        request: RequestId,
+        patch: String,
+        choice: crate::govern::Choice,
+    },
     /// Read a step's log from the store.
     LoadLog {
         request: RequestId,

@@ -4,6 +4,7 @@
 //! without a terminal; views only read `State`.
 
 mod action;
+mod decide;
 mod effect;
 mod state;
 pub mod trace;
@@ -12,7 +13,7 @@ mod update;
 pub use action::{Action, Snapshot};
 pub use effect::{Effect, RequestId};
 pub use state::{
-    IncidentView, LiveVerify, LogView, Pane, PatchFocus, PatchGeometry, PatchView, ReproPanel, SIDE_BY_SIDE_MIN, SortKey, State, Tab,
-    push_tail,
+    Dialog, DialogKind, IncidentView, LiveVerify, LogView, Me, Pane, PanelKind, PatchFocus, PatchGeometry, PatchView, ReproPanel,
+    SIDE_BY_SIDE_MIN, SortKey, State, Tab, push_tail,
 };
 pub use update::{Outcome, update};

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use crate::inspect::IncidentDetail;
-use crate::model::{AuditEntry, Incident, Millis, Patch};
+use crate::model::{AuditEntry, Incident, Millis, Patch, Role};
 use crate::review::{Doc, FileDoc, Layout};
 use crate::tui::keymap::Context;
 
@@ -135,9 +135,18 @@ impl IncidentView {
     }
 }
 
-/// An incident's repro, run from the Incident view; output streams in.
+/// What a job panel in the Incident view shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PanelKind {
+    #[default]
+    Repro,
+    Propose,
+}
+
+/// An incident's repro or proposer, run from the Incident view; output streams in.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ReproPanel {
+    pub kind: PanelKind,
     pub incident: String,
     pub request: RequestId,
     /// The newest output, trimmed from the front (see [`push_tail`]).
@@ -203,7 +212,7 @@ pub struct PatchGeometry {
 
 impl PatchGeometry {
     /// The header box around the patch's summary.
-    pub const HEAD: u16 = 5;
+    pub const HEAD: u16 = 6;
     /// The evidence panel: seven steps and the border.
     pub const EVIDENCE: u16 = 9;
 
@@ -301,6 +310,85 @@ pub fn push_tail(buf: &mut String, more: &str, cap: usize) {
     }
 }
 
+/// The person at the keyboard, as the console shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Me {
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialogKind {
+    Approve,
+    Veto,
+    RequestChanges,
+    BreakGlass,
+}
+
+impl DialogKind {
+    pub fn title(self) -> &'static str {
+        match self {
+            DialogKind::Approve => "Approve",
+            DialogKind::Veto => "Veto",
+            DialogKind::RequestChanges => "Request changes",
+            DialogKind::BreakGlass => "BREAK-GLASS approval",
+        }
+    }
+
+    /// What the text is called, and whether it may be empty.
+    pub fn text_label(self) -> (&'static str, bool) {
+        match self {
+            DialogKind::Approve => ("comment (optional)", true),
+            DialogKind::Veto => ("reason (required)", false),
+            DialogKind::RequestChanges => ("what to change (required)", false),
+            DialogKind::BreakGlass => ("reason for breaking the glass (required)", false),
+        }
+    }
+}
+
+/// The approve / veto / request-changes / break-glass dialog: a comment
+/// editor and, for break-glass, a typed confirmation.
+#[derive(Debug, Clone)]
+pub struct Dialog {
+    pub kind: DialogKind,
+    pub patch: String,
+    pub patch_title: String,
+    pub editor: ratatui_textarea::TextArea<'static>,
+    /// The typed confirmation, when the action needs one.
+    pub confirm: Option<String>,
+    /// Keys go to the confirmation field rather than the editor.
+    pub on_confirm: bool,
+    pub error: Option<String>,
+    /// Set while the decision is being recorded.
+    pub request: Option<RequestId>,
+}
+
+impl Dialog {
+    pub fn new(kind: DialogKind, patch: &Patch) -> Dialog {
+        let mut editor = ratatui_textarea::TextArea::default();
+        editor.set_placeholder_text(kind.text_label().0);
+        Dialog {
+            kind,
+            patch: patch.id.clone(),
+            patch_title: patch.title.clone(),
+            editor,
+            confirm: (kind == DialogKind::BreakGlass).then(String::new),
+            on_confirm: false,
+            error: None,
+            request: None,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        self.editor.lines().join("\n")
+    }
+
+    /// What must be typed to confirm: the patch id's first eight characters.
+    pub fn confirm_word(&self) -> &str {
+        &self.patch[..self.patch.len().min(8)]
+    }
+}
+
 /// Everything the views draw from. No IO handles live here.
 #[derive(Debug, Clone, Default)]
 pub struct State {
@@ -340,6 +428,13 @@ pub struct State {
     pub environment: String,
     pub store_label: String,
     pub read_only: bool,
+    /// Who is at the keyboard (unknown in tests and screenshots).
+    pub me: Option<Me>,
+    pub dialog: Option<Dialog>,
+    /// The Audit tab's filter: `patch:ID`, `incident:ID`, `actor:NAME` or
+    /// any text; `audit_filtering` while it is typed.
+    pub audit_filter: String,
+    pub audit_filtering: bool,
     pub size: (u16, u16),
     pub quit: bool,
 }
@@ -360,8 +455,14 @@ impl State {
             Tab::Incidents => self.visible.len(),
             Tab::Patches => self.patches.len(),
             Tab::Rollouts => 0,
-            Tab::Audit => self.audit.len(),
+            Tab::Audit => self.audit_rows().len(),
         }
+    }
+
+    /// The audit entries the Audit tab shows, newest first, filtered.
+    pub fn audit_rows(&self) -> Vec<&AuditEntry> {
+        let terms: Vec<String> = self.audit_filter.split_whitespace().map(str::to_lowercase).collect();
+        self.audit.iter().rev().filter(|e| terms.iter().all(|t| audit_matches(e, t))).collect()
     }
 
     pub fn selected(&self, tab: Tab) -> usize {
@@ -385,11 +486,13 @@ impl State {
     pub fn key_context(&self) -> Context {
         if self.help {
             Context::Help
+        } else if self.dialog.is_some() {
+            Context::Dialog
         } else if let Some(log) = &self.log {
             if log.searching { Context::LogSearch } else { Context::Log }
         } else if self.patch_view.is_some() && self.tab == Tab::Patches {
             Context::Patch
-        } else if self.filtering && self.tab == Tab::Incidents {
+        } else if (self.filtering && self.tab == Tab::Incidents) || (self.audit_filtering && self.tab == Tab::Audit) {
             Context::Filter
         } else if self.view.is_some() && self.tab == Tab::Incidents {
             Context::Incident
@@ -425,6 +528,20 @@ impl State {
     pub fn page(&self) -> usize {
         usize::from(self.size.1.saturating_sub(12)).max(1)
     }
+}
+
+/// Whether an audit entry matches a lower-cased filter term: `patch:ID`,
+/// `incident:ID` (prefixes of the subject) and `actor:NAME` match those
+/// fields; other text matches actor, action or subject.
+fn audit_matches(e: &AuditEntry, term: &str) -> bool {
+    let lower = |s: &str| s.to_lowercase();
+    if let Some(name) = term.strip_prefix("actor:") {
+        return lower(&e.actor).contains(name);
+    }
+    if term.starts_with("patch:") || term.starts_with("incident:") {
+        return lower(&e.subject).starts_with(term);
+    }
+    lower(&e.actor).contains(term) || lower(&e.action).contains(term) || lower(&e.subject).contains(term)
 }
 
 /// Whether one lower-cased filter term is in any of the incident's searchable fields.

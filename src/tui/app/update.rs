@@ -1,5 +1,6 @@
+use super::decide;
 use super::state::{
-    IncidentView, LiveVerify, LogView, Pane, PatchFocus, PatchGeometry, PatchView, ReproPanel, SIDE_BY_SIDE_MIN, push_tail,
+    DialogKind, IncidentView, LiveVerify, LogView, Pane, PatchFocus, PatchGeometry, PatchView, ReproPanel, SIDE_BY_SIDE_MIN, push_tail,
 };
 use super::{Action, Effect, State, Tab, trace};
 use crate::model::{StepStatus, VerificationStep};
@@ -18,10 +19,10 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn redraw() -> Outcome {
+    pub(super) fn redraw() -> Outcome {
         Outcome { redraw: true, effects: Vec::new() }
     }
-    fn with(effect: Effect) -> Outcome {
+    pub(super) fn with(effect: Effect) -> Outcome {
         Outcome { redraw: true, effects: vec![effect] }
     }
 }
@@ -93,6 +94,20 @@ pub fn update(state: &mut State, action: Action) -> Outcome {
             view.detail = Some(Err(error));
             Outcome::redraw()
         }
+        Action::FilterInput(c) if state.tab == Tab::Audit => {
+            if !state.audit_filtering || c.is_control() {
+                return Outcome::default();
+            }
+            state.audit_filter.push(c);
+            state.selected[Tab::Audit.index()] = 0;
+            Outcome::redraw()
+        }
+        Action::FilterBackspace if state.tab == Tab::Audit => {
+            if !state.audit_filtering || state.audit_filter.pop().is_none() {
+                return Outcome::default();
+            }
+            Outcome::redraw()
+        }
         Action::FilterInput(c) => {
             if !state.filtering || c.is_control() {
                 return Outcome::default();
@@ -106,6 +121,8 @@ pub fn update(state: &mut State, action: Action) -> Outcome {
             }
             refilter(state)
         }
+        Action::DialogKey(k) => decide::key(state, k),
+        Action::Decided { request, result } => decide::decided(state, request, result),
         Action::ReproOutput { request, text } => {
             let Some(p) = state.repro.as_mut().filter(|p| p.request == request) else { return Outcome::default() };
             push_tail(&mut p.output, &text, TAIL);
@@ -501,6 +518,19 @@ fn command(state: &mut State, c: Command) -> Outcome {
             view.pane = view.pane.next();
             Outcome::redraw()
         }
+        Command::Filter if tab == Tab::Audit => {
+            state.audit_filtering = true;
+            Outcome::redraw()
+        }
+        Command::FilterDone if tab == Tab::Audit => {
+            state.audit_filtering = false;
+            Outcome::redraw()
+        }
+        Command::FilterCancel | Command::ClearFilter if tab == Tab::Audit => {
+            state.audit_filtering = false;
+            state.audit_filter.clear();
+            Outcome::redraw()
+        }
         Command::Filter => {
             state.tab = Tab::Incidents;
             state.filtering = true;
@@ -576,6 +606,14 @@ fn command(state: &mut State, c: Command) -> Outcome {
             log.hit = None;
             Outcome::redraw()
         }
+        Command::Propose => decide::propose(state),
+        Command::Approve => decide::open(state, DialogKind::Approve),
+        Command::Veto => decide::open(state, DialogKind::Veto),
+        Command::RequestChanges => decide::open(state, DialogKind::RequestChanges),
+        Command::BreakGlass => decide::open(state, DialogKind::BreakGlass),
+        Command::DialogSubmit => decide::submit(state),
+        Command::DialogCancel => decide::cancel(state),
+        Command::DialogNextField => decide::next_field(state),
         Command::LogNext => seek(state, true),
         Command::LogPrev => seek(state, false),
         Command::CloseLog => {

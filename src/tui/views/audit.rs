@@ -16,29 +16,56 @@ fn short_time(ms: i64) -> String {
 
 pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
     let t = ctx.theme;
-    let [status, list] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    let [status, filter, list] = Layout::vertical([Constraint::Length(1), Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    let last = state.audit.last().map_or(0, |e| e.seq);
     let line = match &state.chain {
         None => Line::from(Span::styled(" verifying the chain…", t.dim())),
         Some(Ok(n)) => Line::from(vec![
-            Span::styled(format!(" ✔ chain verified: {}, sha256-linked", plural(*n, "entry", "entries")), t.ok()),
-            Span::styled(" · signatures: not built yet in this version", t.dim()),
+            Span::styled(format!(" ✔ verified to #{last}"), t.ok().add_modifier(ratatui::style::Modifier::BOLD)),
+            Span::styled(
+                format!(
+                    " · {}: sha256 chain, every ed25519 signature checked against the keyring, signed head",
+                    plural(*n, "entry", "entries")
+                ),
+                t.dim(),
+            ),
         ]),
-        Some(Err(e)) => Line::from(Span::styled(format!(" ✖ chain broken: {}", inert(e)), t.error())),
+        Some(Err(e)) => {
+            let at = e.strip_prefix("entry #").and_then(|r| r.split(':').next()).unwrap_or("?");
+            Line::from(vec![
+                Span::styled(
+                    format!(" ✖ broken at #{at}"),
+                    t.error().add_modifier(ratatui::style::Modifier::BOLD | ratatui::style::Modifier::REVERSED),
+                ),
+                Span::styled(format!(" {}", inert(e)), t.error()),
+            ])
+        }
     };
     f.render_widget(Paragraph::new(line), status);
-    let rows: Vec<Row> = state
-        .audit
+    let shown = state.audit_rows();
+    let filter_line = if state.audit_filtering || !state.audit_filter.is_empty() {
+        Line::from(vec![
+            Span::styled(" filter: ", t.accent()),
+            Span::raw(inert(&state.audit_filter).into_owned()),
+            Span::styled(if state.audit_filtering { "▏" } else { "" }, t.accent()),
+            Span::styled(format!("  {} of {}", shown.len(), state.audit.len()), t.dim()),
+        ])
+    } else {
+        Line::styled(" / filters: patch:ID incident:ID actor:NAME or any text", t.dim())
+    };
+    f.render_widget(Paragraph::new(filter_line), filter);
+    let rows: Vec<Row> = shown
         .iter()
-        .rev()
         .map(|e| {
-            Row::new(vec![
+            let row = Row::new(vec![
                 e.seq.to_string(),
                 short_time(e.at),
                 inert(&e.actor).into_owned(),
                 inert(&e.action).into_owned(),
                 inert(&e.subject).into_owned(),
                 e.hash.chars().take(10).collect(),
-            ])
+            ]);
+            if e.action == "break-glass" { row.style(t.error().add_modifier(ratatui::style::Modifier::BOLD)) } else { row }
         })
         .collect();
     let widths = [
@@ -49,7 +76,7 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
         Constraint::Fill(1),
         Constraint::Length(10),
     ];
-    let title = format!("Audit log ({}, newest first)", plural(state.audit.len(), "entry", "entries"));
+    let title = format!("Audit log ({}, newest first)", plural(shown.len(), "entry", "entries"));
     let table = Table::new(rows, widths)
         .header(Row::new(["Seq", "Time", "Actor", "Action", "Subject", "Hash"]).style(t.header()))
         .row_highlight_style(t.selection())

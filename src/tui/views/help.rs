@@ -46,9 +46,9 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
         lines
     };
     let views = column(&[Context::List, Context::Incident, Context::Log, Context::LogSearch]);
-    let patches = column(&[Context::Patch]);
+    let patches = column(&[Context::Patch, Context::Dialog]);
     let logs = column(&[Context::Log, Context::LogSearch]);
-    let note = Line::from(Span::styled("Change keys under [keys] in suture.toml; `suture keys` lists them.", ctx.theme.dim()));
+    let note = Line::from(Span::styled(" Change keys under [keys] in suture.toml; `suture keys` lists them. ", ctx.theme.dim()));
     // Three columns when there is room; else two, the second for the tab on screen.
     let three = area.width >= 116;
     let two_columns = area.width >= 78;
@@ -57,7 +57,14 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
     } else if state.log.is_some() {
         vec![global, logs]
     } else if state.tab == crate::tui::app::Tab::Patches {
-        vec![global, patches]
+        // The filter is the lists' (not open here); the dialog's keys go beside
+        // everywhere's so the Patch view's column fits 24 rows.
+        let mut first = section(Context::Global, state, ctx);
+        for c in [Context::Help, Context::Dialog] {
+            first.push(Line::from(""));
+            first.extend(section(c, state, ctx));
+        }
+        vec![first, column(&[Context::Patch])]
     } else {
         vec![global, views]
     };
@@ -77,17 +84,15 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
         2 => 78,
         _ => 44,
     };
-    let popup = centered(area, width, body_h + 4);
+    let popup = centered(area, width, body_h + 2);
     f.render_widget(Clear, popup);
-    let block = titled("Help — keys", ctx).style(ctx.theme.base());
+    // The note sits in the bottom border, so the keys get every row.
+    let block = titled("Help — keys", ctx).style(ctx.theme.base()).title_bottom(note);
     let inner = block.inner(popup);
     f.render_widget(block, popup);
-    let [body, gap, foot] = Layout::vertical([Constraint::Length(body_h), Constraint::Length(1), Constraint::Min(0)]).areas(inner);
-    let _ = gap;
     let n = columns.len() as u32;
-    let areas = Layout::horizontal((0..n).map(|_| Constraint::Ratio(1, n))).split(body);
+    let areas = Layout::horizontal((0..n).map(|_| Constraint::Ratio(1, n))).split(inner);
     for (c, a) in columns.into_iter().zip(areas.iter()) {
         f.render_widget(Paragraph::new(c), *a);
     }
-    f.render_widget(Paragraph::new(note), foot);
 }

@@ -413,16 +413,20 @@ fn why_grouped<'a>(d: &IncidentDetail, ctx: &Ctx) -> Vec<Line<'a>> {
 fn repro_panel(f: &mut Frame, area: Rect, panel: &crate::tui::app::ReproPanel, ctx: &Ctx) {
     let t = ctx.theme;
     let lines: Vec<&str> = panel.output.lines().collect();
+    let name = match panel.kind {
+        crate::tui::app::PanelKind::Repro => "Repro",
+        crate::tui::app::PanelKind::Propose => "Proposals (repair templates)",
+    };
     let (title, verdict) = match &panel.done {
-        None => ("Repro · running…".to_string(), None),
+        None => (format!("{name} · running…"), None),
         Some(Ok(s)) => {
-            let ok = s.contains(": reproduced ");
+            let ok = s.contains(": reproduced ") || s.starts_with("verified ");
             (
-                "Repro · done".to_string(),
+                format!("{name} · done"),
                 Some(Line::styled(format!(" {} {}", if ok { "✔" } else { "⚠" }, inert(s)), if ok { t.ok() } else { t.warn() })),
             )
         }
-        Some(Err(e)) => ("Repro · could not run".to_string(), Some(Line::styled(format!(" ✖ {}", inert(e)), t.error()))),
+        Some(Err(e)) => (format!("{name} · could not run"), Some(Line::styled(format!(" ✖ {}", inert(e)), t.error()))),
     };
     let room = area.height.saturating_sub(2) as usize - usize::from(verdict.is_some()).min(area.height.saturating_sub(2) as usize);
     let mut shown: Vec<Line> =

@@ -3,6 +3,7 @@
 //! [`inert`](crate::tui::widgets::text::inert) before it is drawn.
 
 mod audit;
+mod dialog;
 mod diff;
 mod help;
 mod incident;
@@ -50,6 +51,9 @@ pub fn draw(f: &mut Frame, state: &State, ctx: &Ctx) {
     if state.log.is_some() {
         log::draw(f, body, state, ctx);
     }
+    if state.dialog.is_some() {
+        dialog::draw(f, body, state, ctx);
+    }
     if state.help {
         help::draw(f, area, state, ctx);
     }
@@ -64,6 +68,9 @@ fn header(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
         spans.push(Span::styled(label, style));
     }
     let mut right = Vec::new();
+    if let Some(me) = &state.me {
+        right.push(Span::styled(format!("{} · {} ", super::widgets::text::inert(&me.name), me.role.label()), t.dim()));
+    }
     if state.read_only {
         right.push(Span::styled(" READ-ONLY ", t.tab_active()));
         right.push(Span::raw(" "));
@@ -79,7 +86,7 @@ fn footer(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
     let t = ctx.theme;
     let context = state.key_context();
     let contexts: &[Context] = match context {
-        Context::Help | Context::Filter | Context::LogSearch | Context::Log => &[context],
+        Context::Help | Context::Filter | Context::LogSearch | Context::Log | Context::Dialog => &[context],
         _ => &[Context::Global, context],
     };
     let mut spans = Vec::new();

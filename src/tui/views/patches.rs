@@ -190,6 +190,7 @@ fn patch_view(f: &mut Frame, area: Rect, state: &State, p: &Patch, view: &PatchV
         ]),
         Line::styled(meta, t.dim()),
         Line::styled(verdict, vstyle),
+        approvals_line(p, ctx),
     ];
     let bottom_h = if geo.tall { PatchGeometry::EVIDENCE } else { 0 };
     let [h, middle, bottom] =
@@ -214,6 +215,57 @@ fn patch_view(f: &mut Frame, area: Rect, state: &State, p: &Patch, view: &PatchV
     } else {
         files_and_diff(f, middle, state, view, ctx);
     }
+}
+
+/// Who decided what, and what the tier still needs; a break-glass approval
+/// is shown loudly in its place.
+fn approvals_line(p: &Patch, ctx: &Ctx) -> Line<'static> {
+    use crate::model::Decision;
+    let t = ctx.theme;
+    if let Some(g) = p.break_glass() {
+        return Line::styled(
+            format!(" ⚠ BREAK-GLASS by {} ({}): {}", inert(&g.who.name), g.role.label(), inert(&g.comment)),
+            t.error().add_modifier(Modifier::BOLD | Modifier::REVERSED),
+        );
+    }
+    let mut spans = vec![Span::styled(" approvals: ", t.dim())];
+    if p.approvals.is_empty() {
+        spans.push(Span::styled("none yet", t.dim()));
+    }
+    for (i, a) in p.approvals.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" · ", t.dim()));
+        }
+        let (sym, style) = match a.decision {
+            Decision::Approve => ("✔", t.ok()),
+            Decision::Veto => ("✖", t.error()),
+            Decision::RequestChanges => ("↺", t.warn()),
+            Decision::BreakGlass => ("⚠", t.error()),
+        };
+        spans.push(Span::styled(format!("{sym} {} ({})", inert(&a.who.name), a.decision.label()), style));
+        if !a.comment.is_empty() {
+            spans.push(Span::styled(format!(" “{}”", clip(&inert(&a.comment).replace('\n', " "), 40)), t.dim()));
+        }
+    }
+    let tier = p.risk.as_ref().map(|r| r.tier.number());
+    if let Some(need) = p.risk.as_ref().and_then(|r| r.tier.approvals_before_canary())
+        && need == 0
+    {
+        let text = if tier == Some(2) {
+            " — tier 2: canary without one; a review before promotion"
+        } else {
+            " — tier 3: may graduate on canary success"
+        };
+        spans.push(Span::styled(text, t.dim()));
+    } else if let Some(need) = p.risk.as_ref().and_then(|r| r.tier.approvals_before_canary()) {
+        let have = p.approval_count();
+        let text =
+            if have >= need { format!(" — {have}/{need} the tier needs") } else { format!(" — needs {}/{need} before a canary", have) };
+        spans.push(Span::styled(text, if have >= need { t.ok() } else { t.warn() }));
+    } else if p.risk.is_some() {
+        spans.push(Span::styled(" — tier 0: observe only", t.dim()));
+    }
+    Line::from(spans)
 }
 
 fn evidence_panel(f: &mut Frame, area: Rect, state: &State, p: &Patch, view: &PatchView, ctx: &Ctx) {
