@@ -35,6 +35,13 @@ impl Tmux {
         t
     }
 
+    /// Runs the console again in the same sandbox, with more environment.
+    fn restart(&self, env: &str) {
+        let _ = self.tmux(&["kill-session", "-t", "main"]);
+        let script = self.script(env);
+        self.tmux(&["new-session", "-d", "-s", "main", "-x", "100", "-y", "30", &script]);
+    }
+
     /// A shell command running suture in the sandbox; `extra` is either more
     /// environment (`VAR=1`) or `-- ARGS`.
     fn script(&self, extra: &str) -> String {
@@ -326,4 +333,76 @@ fn a_proposal_opens_on_the_review_screen_side_by_side_and_unified() {
     t.keys(&["q"]);
     t.wait_for("EXITED:0");
     t.assert_restored();
+}
+
+/// The governance walk in the console: the on-call engineer proposes a fix
+/// from the Incident view (the templates' progress streams in) and cannot
+/// approve it; a reviewer approves it in the dialog; the Audit tab verifies
+/// the signed log; the attestation verifies and the post-mortem is written.
+#[test]
+fn a_fix_is_proposed_and_approved_by_another_person_in_the_console() {
+    let t = Tmux::start_with("govern", "", |_| {});
+    t.restart("USER=alice SUTURE_PROPOSE__MAX_CANDIDATES=1");
+    t.wait_for("Incidents (8)");
+    t.wait_for("alice · engineer");
+    t.keys(&["/"]);
+    t.keys(&["NoneType"]);
+    t.keys(&["Enter", "Enter"]);
+    t.wait_for("Stack trace");
+    t.keys(&["P"]);
+    t.wait_for("Proposals (repair templates)");
+    t.wait_until("a verified proposal", |s| s.contains("Proposals (repair templates) · done") && s.contains("verified 1"));
+    // The engineer who asked cannot approve.
+    t.keys(&["Escape"]);
+    t.wait_gone("Stack trace");
+    t.keys(&["2"]);
+    t.wait_for("suture/templates");
+    t.keys(&["Enter"]);
+    t.wait_for("approvals: none yet");
+    t.keys(&["a"]);
+    t.wait_for("alice is an engineer: only reviewers and commanders can approve");
+    t.keys(&["q"]);
+    t.wait_for("EXITED:0");
+
+    // A reviewer approves in the dialog.
+    t.restart("USER=alice SUTURE_USER=bob");
+    t.wait_for("bob · reviewer");
+    t.keys(&["2"]);
+    t.wait_for("suture/templates");
+    t.keys(&["Enter"]);
+    t.wait_for("approvals: none yet");
+    t.keys(&["a"]);
+    t.wait_for("Approve · patch");
+    t.keys(&["-l", "the guard is right"]);
+    t.keys(&["Enter"]);
+    t.wait_for("approved by bob: the patch is approved");
+    t.wait_for("✔ bob (approved) “the guard is right”");
+    t.keys(&["Escape"]);
+    t.wait_gone("approvals:");
+    t.keys(&["4"]);
+    t.wait_for("✔ verified to #");
+    t.wait_for("approve");
+    t.keys(&["/"]);
+    t.keys(&["-l", "actor:bob"]);
+    t.keys(&["Enter"]);
+    t.wait_for("1 of");
+    t.keys(&["q"]);
+    t.wait_for("EXITED:0");
+    t.assert_restored();
+
+    // The approved patch is attested and verified, and the post-mortem written.
+    let sb = &t.sandbox;
+    let id = {
+        let store = suture::store::Store::open(&sb.path("data/suture/demo.db")).unwrap();
+        let p = store.patches().unwrap().into_iter().find(|p| p.state == suture::model::PatchState::Approved).expect("an approved patch");
+        p.id
+    };
+    let att = sb.cmd().env("SUTURE_USER", "bob").args(["attest", &id, "--out", "fix.intoto.jsonl"]).output().unwrap();
+    assert!(att.status.success(), "{}", common::text(&att.stderr));
+    let v = sb.cmd().args(["attest", "verify", "fix.intoto.jsonl"]).output().unwrap();
+    assert!(v.status.success() && common::text(&v.stdout).contains("signed by bob"), "{}", common::text(&v.stderr));
+    let pm = sb.cmd().env("USER", "alice").args(["postmortem", "INC-D8F619", "--out", "pm.md"]).output().unwrap();
+    assert!(pm.status.success(), "{}", common::text(&pm.stderr));
+    let md = std::fs::read_to_string(sb.path("work/pm.md")).unwrap();
+    assert!(md.contains("the guard is right") && md.contains("## Approvals"), "{md}");
 }
