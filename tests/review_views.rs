@@ -195,3 +195,52 @@ fn a_diff_that_does_not_parse_says_why() {
     let screen = shot(&s);
     assert!(screen.contains("cannot be shown") && screen.contains("line"), "{screen}");
 }
+
+/// The approve dialog over the review screen (80×24), the break-glass dialog
+/// with its typed confirmation (100×30), and approvals on the review screen.
+#[test]
+fn decisions_dialogs_and_approvals_on_the_review_screen() {
+    use crossterm::event::{KeyCode, KeyEvent};
+    use suture::model::{Approval, Decision, PatchState, Role};
+    use suture::tui::app::Me;
+    let typed = |s: &mut State, text: &str| {
+        for c in text.chars() {
+            update(s, Action::DialogKey(KeyEvent::from(KeyCode::Char(c))));
+        }
+    };
+    let mut p = patch("pricing: guard a missing discount", &demo_diff("pricing-null-discount.diff"), &["app/pricing.py"]);
+    p.state = PatchState::Verified;
+    p.risk.as_mut().unwrap().tier = Tier::T1;
+    let mut s = open(80, 24, p.clone());
+    s.me = Some(Me { name: "bob".into(), role: Role::Reviewer });
+    cmd(&mut s, Command::Approve);
+    typed(&mut s, "guard is right; \x1b[31mno discount means none");
+    let screen = shot(&s);
+    assert!(!screen.contains('\x1b') && screen.contains("guard is right; [31mno discount"), "{screen}");
+    insta::assert_snapshot!("approve_dialog_80x24", screen);
+
+    let mut s = open(100, 30, p.clone());
+    s.me = Some(Me { name: "carol".into(), role: Role::Commander });
+    cmd(&mut s, Command::BreakGlass);
+    typed(&mut s, "checkout is down and no reviewer is awake");
+    cmd(&mut s, Command::DialogSubmit);
+    typed(&mut s, &p.id[..4]);
+    insta::assert_snapshot!("break_glass_dialog_100x30", shot(&s));
+
+    p.state = PatchState::Approved;
+    let approval = |who: &str, decision, comment: &str| Approval {
+        who: Actor::person(who),
+        role: Role::Reviewer,
+        decision,
+        comment: comment.into(),
+        at: 1_795_219_300_000,
+        origin: None,
+    };
+    p.approvals = vec![approval("rita", Decision::RequestChanges, "log the fallback"), approval("bob", Decision::Approve, "lgtm")];
+    let s = open(100, 30, p.clone());
+    let screen = shot(&s);
+    assert!(screen.contains("approvals: ↺ rita (changes requested) “log the fallback” · ✔ bob (approved) “lgtm” — 1/1"), "{screen}");
+    p.approvals = vec![Approval { role: Role::Commander, ..approval("carol", Decision::BreakGlass, "sev1") }];
+    let screen = shot(&open(100, 30, p));
+    assert!(screen.contains("⚠ BREAK-GLASS by carol (commander): sev1"), "{screen}");
+}

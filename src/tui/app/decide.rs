@@ -61,6 +61,10 @@ pub fn key(state: &mut State, k: KeyEvent) -> Outcome {
         }
         return Outcome::redraw();
     }
+    // Control characters never reach the editor (or, through it, the terminal).
+    if matches!(k.code, KeyCode::Char(c) if c.is_control()) {
+        return Outcome::default();
+    }
     // Enter records; alt+enter (or ctrl+j) starts a new line of the comment.
     let newline = (k.code == KeyCode::Enter && k.modifiers.contains(KeyModifiers::ALT))
         || (k.code == KeyCode::Char('j') && k.modifiers.contains(KeyModifiers::CONTROL));

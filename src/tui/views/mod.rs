@@ -68,8 +68,14 @@ fn header(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
         spans.push(Span::styled(label, style));
     }
     let mut right = Vec::new();
+    let left_width: usize = spans.iter().map(|s| s.width()).sum();
     if let Some(me) = &state.me {
-        right.push(Span::styled(format!("{} · {} ", super::widgets::text::inert(&me.name), me.role.label()), t.dim()));
+        // Who is at the keyboard, when the tabs leave room for it.
+        let who = Span::styled(format!(" {} · {} ", super::widgets::text::inert(&me.name), me.role.label()), t.dim());
+        let rest = state.environment.chars().count() + 2 + if state.read_only { 12 } else { 0 };
+        if left_width + who.width() + rest <= area.width as usize {
+            right.push(who);
+        }
     }
     if state.read_only {
         right.push(Span::styled(" READ-ONLY ", t.tab_active()));
