@@ -337,8 +337,9 @@ fn a_proposal_opens_on_the_review_screen_side_by_side_and_unified() {
 
 /// The governance walk in the console: the on-call engineer proposes a fix
 /// from the Incident view (the templates' progress streams in) and cannot
-/// approve it; a reviewer approves it in the dialog; the Audit tab verifies
-/// the signed log; the attestation verifies and the post-mortem is written.
+/// approve it; a reviewer approves it in the dialog, writes the signed
+/// attestation and the post-mortem; the Audit tab verifies the signed log;
+/// `suture attest verify` passes on the attestation the console wrote.
 #[test]
 fn a_fix_is_proposed_and_approved_by_another_person_in_the_console() {
     let t = Tmux::start_with("govern", "", |_| {});
@@ -377,8 +378,21 @@ fn a_fix_is_proposed_and_approved_by_another_person_in_the_console() {
     t.keys(&["Enter"]);
     t.wait_for("approved by bob: the patch is approved");
     t.wait_for("✔ bob (approved) “the guard is right”");
+    // The attestation, signed with bob's key, from the review screen.
+    t.keys(&["A"]);
+    t.wait_for("wrote the attestation signed by bob");
     t.keys(&["Escape"]);
     t.wait_gone("approvals:");
+    // The post-mortem, from the Incident view.
+    t.keys(&["1"]);
+    t.keys(&["/"]);
+    t.keys(&["NoneType"]);
+    t.keys(&["Enter", "Enter"]);
+    t.wait_for("Stack trace");
+    t.keys(&["M"]);
+    t.wait_for("wrote the post-mortem");
+    t.keys(&["Escape"]);
+    t.wait_gone("Stack trace");
     t.keys(&["4"]);
     t.wait_for("✔ verified to #");
     t.wait_for("approve");
@@ -390,19 +404,16 @@ fn a_fix_is_proposed_and_approved_by_another_person_in_the_console() {
     t.wait_for("EXITED:0");
     t.assert_restored();
 
-    // The approved patch is attested and verified, and the post-mortem written.
+    // The attestation the console wrote verifies; the post-mortem records the approval.
     let sb = &t.sandbox;
     let id = {
         let store = suture::store::Store::open(&sb.path("data/suture/demo.db")).unwrap();
         let p = store.patches().unwrap().into_iter().find(|p| p.state == suture::model::PatchState::Approved).expect("an approved patch");
         p.id
     };
-    let att = sb.cmd().env("SUTURE_USER", "bob").args(["attest", &id, "--out", "fix.intoto.jsonl"]).output().unwrap();
-    assert!(att.status.success(), "{}", common::text(&att.stderr));
-    let v = sb.cmd().args(["attest", "verify", "fix.intoto.jsonl"]).output().unwrap();
+    let att = sb.path(&format!("data/suture/records/{id}.intoto.jsonl"));
+    let v = sb.cmd().args(["attest", "verify", att.to_str().unwrap()]).output().unwrap();
     assert!(v.status.success() && common::text(&v.stdout).contains("signed by bob"), "{}", common::text(&v.stderr));
-    let pm = sb.cmd().env("USER", "alice").args(["postmortem", "INC-D8F619", "--out", "pm.md"]).output().unwrap();
-    assert!(pm.status.success(), "{}", common::text(&pm.stderr));
-    let md = std::fs::read_to_string(sb.path("work/pm.md")).unwrap();
+    let md = std::fs::read_to_string(sb.path("data/suture/records/postmortem-INC-D8F619.md")).unwrap();
     assert!(md.contains("the guard is right") && md.contains("## Approvals"), "{md}");
 }

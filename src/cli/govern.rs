@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::propose::Exit;
 use super::{now_ms, open_store, repro_specs, session, store_path};
@@ -156,59 +155,20 @@ fn write_out(out: Option<&Path>, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// The audit entries about a patch (its own and its incident's are separate).
-fn entries_about(store: &Store, subjects: &[String]) -> Result<Vec<AuditEntry>> {
-    Ok(store.audit_entries()?.into_iter().filter(|e| subjects.contains(&e.subject)).collect())
-}
-
-fn chain_status(store: &Store, ring: &Keyring) -> Result<Result<usize, String>> {
-    Ok(chain::verify_log(&store.audit_log()?, store.audit_head()?.as_ref(), ring).map(|v| v.entries).map_err(|b| b.to_string()))
-}
-
-/// Each file the patch changes, with the sha256 of its content after the
-/// patch, computed in a scratch copy of the base (the tree is never written).
-fn patched_files(loaded: &Loaded, is_demo: bool, patch: &Patch) -> Result<(Vec<(String, String)>, String)> {
-    let setup = super::verify::setup(loaded, is_demo, None)?;
-    let base = Some(patch.base_rev.as_str()).filter(|b| !b.starts_with("tree:"));
-    let ws = crate::repro::workspace::Workspace::create(&setup.source, base, &setup.workspaces)
-        .map_err(|e| anyhow::anyhow!("making a scratch copy of the base: {e}"))?;
-    let diff = crate::propose::patch::Diff::parse(&patch.diff).map_err(|e| anyhow::anyhow!("the patch's diff: {e}"))?;
-    let mut out = Vec::new();
-    for f in &diff.files {
-        let path = f.path().to_string();
-        let original = if f.is_new() { String::new() } else { std::fs::read_to_string(ws.path().join(&path)).unwrap_or_default() };
-        let (after, _) = crate::propose::patch::apply_text(&original, f).map_err(|e| anyhow::anyhow!("{path}: {e}"))?;
-        if !f.is_deleted() {
-            out.push((path, hex::encode(Sha256::digest(after.as_bytes()))));
-        }
-    }
-    Ok((out, setup.source.display().to_string()))
-}
-
 pub fn attest_patch(loaded: &Loaded, id: &str, out: Option<&Path>) -> Result<()> {
     let s = session(loaded)?;
     let (store, _, is_demo) = open_store(loaded)?;
-    let patch = govern::find_patch(&store, id).map_err(|e| fail(e.to_string()))?;
-    if !attest::attestable(patch.state) {
-        return Err(fail(format!(
-            "patch {} is {}: an attestation records a patch approved for production; approve it first",
-            patch.id,
-            patch.state.label()
-        )));
-    }
     let (ring, _) = keyring(loaded)?;
-    let (files, source) = patched_files(loaded, is_demo, &patch)?;
-    let audit = entries_about(&store, &[format!("patch:{}", patch.id)])?;
-    let facts = attest::Facts { files, audit: &audit, chain: chain_status(&store, &ring)?, source };
+    let setup = super::verify::setup(loaded, is_demo, None)?;
     let key = s.signers.person().context("no personal key to sign with")?;
-    let text = attest::bundle(&patch, &facts, key);
+    let (patch, text) = govern::records::attestation(&store, &ring, key, id, &setup.source, &setup.workspaces).map_err(fail)?;
     let out = out.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(format!("{}.intoto.jsonl", patch.id)));
     std::fs::write(&out, &text).with_context(|| format!("writing {}", out.display()))?;
     println!(
-        "wrote {}: in-toto evidence and SLSA provenance for patch {} ({} subjects), signed by {} with key {}",
+        "wrote {}: in-toto evidence and SLSA provenance for patch {} ({} files), signed by {} with key {}",
         out.display(),
         patch.id,
-        facts.files.len() + 1,
+        patch.files.len(),
         s.person.name,
         key.id()
     );
@@ -248,25 +208,17 @@ pub fn postmortem(loaded: &Loaded, incident: &str, out: Option<&Path>) -> Result
     let s = session(loaded)?;
     let (store, _, is_demo) = open_store(loaded)?;
     let inc = store.incident(incident)?.ok_or_else(|| fail(format!("no incident with id {}", inert(incident))))?;
-    let patches: Vec<Patch> = store.patches()?.into_iter().filter(|p| p.incident_id.as_deref() == Some(inc.id.as_str())).collect();
-    let mut subjects = vec![format!("incident:{}", inc.id)];
-    subjects.extend(patches.iter().map(|p| format!("patch:{}", p.id)));
-    let audit = entries_about(&store, &subjects)?;
     let (ring, _) = keyring(loaded)?;
     let specs = repro_specs(loaded, is_demo).unwrap_or_default();
-    let grouper = super::grouper(loaded, is_demo);
-    let spec = crate::repro::runner::spec_for_incident(&specs, &store, &inc.id, &grouper).ok().flatten();
-    let classes = loaded.config.policy.tier3_classes.clone();
-    let text = govern::postmortem::render(&govern::postmortem::Input {
-        incident: &inc,
-        patches: &patches,
-        audit: &audit,
+    let spec = crate::repro::runner::spec_for_incident(&specs, &store, &inc.id, &super::grouper(loaded, is_demo)).ok().flatten();
+    let args = govern::records::PostmortemArgs {
+        incident: &inc.id,
         repro: spec.as_ref(),
-        auto_promote_classes: &classes,
-        chain: chain_status(&store, &ring)?,
-        generated_at: now_ms(),
-        generated_by: &s.person.name,
-    });
+        tier3_classes: &loaded.config.policy.tier3_classes,
+        by: &s.person.name,
+        at: now_ms(),
+    };
+    let text = govern::records::postmortem(&store, &ring, &args).map_err(fail)?;
     let out = out.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(format!("postmortem-{}.md", inc.id)));
     std::fs::write(&out, text).with_context(|| format!("writing {}", out.display()))?;
     println!("wrote {}", out.display());

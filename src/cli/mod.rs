@@ -506,6 +506,9 @@ fn console(loaded: &Loaded) -> Result<()> {
                 store: path.clone(),
                 signers: Some(s.signers.clone()),
                 propose,
+                keyring: Some(s.keyring.clone()),
+                tier3_classes: loaded.config.policy.tier3_classes.clone(),
+                records: paths::data_dir().unwrap_or_else(|| PathBuf::from(".")).join("records"),
             })
         }),
         keyring: Some(s.keyring.clone()),

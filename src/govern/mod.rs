@@ -22,6 +22,7 @@
 pub mod attest;
 pub mod export;
 pub mod postmortem;
+pub mod records;
 
 use std::path::Path;
 

@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::app::Record;
 use super::app::{Action, Effect, RequestId};
-use crate::audit::sign::Signers;
+use crate::audit::sign::{Keyring, Signers};
 use crate::config::ProposeCfg;
 use crate::govern::{Choice, Person, Team};
 use crate::model::{Actor, Patch, ReproSpec, StepStatus};
@@ -32,6 +33,12 @@ pub struct Jobs {
     pub signers: Option<Signers>,
     /// The built-in repair templates' settings and the policy they are judged by.
     pub propose: Option<(ProposeCfg, Policy)>,
+    /// The team keyring (attestations and post-mortems report the chain's status).
+    pub keyring: Option<PathBuf>,
+    /// `policy.tier3_classes`, for the post-mortem's advice.
+    pub tier3_classes: Vec<String>,
+    /// Where the console writes attestations and post-mortems.
+    pub records: PathBuf,
 }
 
 /// Who decides from this console: the person, their team's roles, their keys.
@@ -90,6 +97,10 @@ impl Jobs {
                 let result = jobs.propose(request, &incident, &tx);
                 let _ = tx.send(Action::ReproDone { request, result });
             }),
+            Effect::WriteRecord { request, record } => Box::new(move || {
+                let result = jobs.write_record(&record);
+                let _ = tx.send(Action::Wrote { request, result });
+            }),
             Effect::Verify { request, patch } => Box::new(move || {
                 let result = jobs.verify(request, &patch, &tx);
                 let _ = tx.send(Action::VerifyDone { request, result });
@@ -131,6 +142,36 @@ impl Jobs {
             Some(s) => store.with_signer(s.clone()),
             None => store,
         })
+    }
+
+    fn write_record(&self, record: &Record) -> Result<String, String> {
+        let store = self.open()?;
+        let ring = match &self.keyring {
+            Some(p) => Keyring::load(p).map_err(|e| e.to_string())?,
+            None => Keyring::default(),
+        };
+        std::fs::create_dir_all(&self.records).map_err(|e| format!("{}: {e}", self.records.display()))?;
+        let (path, text, what) = match record {
+            Record::Attestation { patch } => {
+                let key = self.signers.as_ref().and_then(|s| s.person()).ok_or("no personal key to sign with")?;
+                let (p, text) = crate::govern::records::attestation(&store, &ring, key, patch, &self.setup.source, &self.setup.workspaces)?;
+                (self.records.join(format!("{}.intoto.jsonl", p.id)), text, format!("attestation signed by {} ({})", key.owner, key.id()))
+            }
+            Record::Postmortem { incident } => {
+                let spec = self.spec_for_incident(&store, incident).ok();
+                let args = crate::govern::records::PostmortemArgs {
+                    incident,
+                    repro: spec.as_ref(),
+                    tier3_classes: &self.tier3_classes,
+                    by: &self.actor.name,
+                    at: now(),
+                };
+                let text = crate::govern::records::postmortem(&store, &ring, &args)?;
+                (self.records.join(format!("postmortem-{incident}.md")), text, "post-mortem".to_string())
+            }
+        };
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(format!("wrote the {what} to {}", path.display()))
     }
 
     /// The built-in repair templates on an incident: progress streams into

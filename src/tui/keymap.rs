@@ -115,6 +115,8 @@ pub enum Command {
     DialogSubmit,
     DialogCancel,
     DialogNextField,
+    Attest,
+    Postmortem,
 }
 
 /// One binding: its command, keys, description and context.
@@ -296,6 +298,7 @@ impl Default for Keymap {
                 b(C::FilterCancel, "filter_cancel", &["esc"], "clear the filter", Filter, true),
                 b(C::RunRepro, "run_repro", &["R"], "run the repro", Incident, true),
                 danger(b(C::Propose, "propose", &["P"], "propose verified fixes", Incident, true)),
+                b(C::Postmortem, "postmortem", &["M"], "write the post-mortem", Incident, false),
                 danger(b(C::Verify, "verify", &["v"], "verify the patch", Global, false)),
                 b(C::PatchUp, "patch_up", &["up", "k"], "up a line (or step)", Patch, true),
                 b(C::PatchDown, "patch_down", &["down", "j"], "down a line (or step)", Patch, true),
@@ -318,6 +321,7 @@ impl Default for Keymap {
                 danger(b(C::Veto, "veto", &["x"], "veto (with a reason)", Patch, true)),
                 danger(b(C::RequestChanges, "request_changes", &["c"], "request changes", Patch, false)),
                 danger(b(C::BreakGlass, "break_glass", &["B"], "break-glass approval (commander)", Patch, false)),
+                b(C::Attest, "attest", &["A"], "write the signed attestation", Patch, false),
                 b(C::DialogSubmit, "dialog_submit", &["enter"], "record the decision", Dialog, true),
                 b(C::DialogNextField, "dialog_next_field", &["tab"], "comment/confirmation", Dialog, false),
                 b(C::DialogCancel, "dialog_cancel", &["esc"], "cancel", Dialog, true),

@@ -82,7 +82,12 @@ pub fn answer(store: &Store, source: Option<&SourceTree>, keyring: Option<&std::
                 Err(e) => Err(e.to_string()),
             },
         }),
-        Effect::RunRepro { .. } | Effect::Verify { .. } | Effect::Propose { .. } | Effect::Decide { .. } | Effect::Quit => None,
+        Effect::RunRepro { .. }
+        | Effect::Verify { .. }
+        | Effect::Propose { .. }
+        | Effect::Decide { .. }
+        | Effect::WriteRecord { .. }
+        | Effect::Quit => None,
     }
 }
 
@@ -211,7 +216,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
                             });
                         }
                     }
-                    Effect::RunRepro { .. } | Effect::Verify { .. } | Effect::Propose { .. } => {
+                    Effect::RunRepro { .. } | Effect::Verify { .. } | Effect::Propose { .. } | Effect::WriteRecord { .. } => {
                         if let Ok(jobs) = &opts.jobs
                             && !jobs.spawn(&effect, tx.clone())
                         {

@@ -82,6 +82,11 @@ pub enum Action {
         request: RequestId,
         result: Result<String, String>,
     },
+    /// A record was written (`Ok(path and what)`) or could not be (`Err(why)`).
+    Wrote {
+        request: RequestId,
+        result: Result<String, String>,
+    },
     /// SIGTERM, SIGHUP or the like: leave cleanly.
     Terminate,
 }

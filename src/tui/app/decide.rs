@@ -157,6 +157,20 @@ pub fn propose(state: &mut State) -> Outcome {
     Outcome::with(Effect::Propose { request, incident: id })
 }
 
+/// Writes a record to a file in the background (`A` on the review screen,
+/// `M` in the Incident view). Writing a file changes no state, so read-only
+/// mode allows it.
+pub fn write_record(state: &mut State, record: super::Record) -> Outcome {
+    if let Some(why) = &state.jobs_unavailable {
+        state.status = Some(format!("records cannot be written here: {why}"));
+        return Outcome::redraw();
+    }
+    state.last_job_request += 1;
+    let request = state.last_job_request;
+    state.status = Some("writing…".into());
+    Outcome::with(Effect::WriteRecord { request, record })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

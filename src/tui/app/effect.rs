@@ -33,10 +33,22 @@ pub enum Effect {
         patch: String,
         choice: crate::govern::Choice,
     },
+    /// Write a patch's signed attestation, or an incident's post-mortem, to a file.
+    WriteRecord {
+        request: RequestId,
+        record: Record,
+    },
     /// Read a step's log from the store.
     LoadLog {
         request: RequestId,
         log_ref: String,
     },
     Quit,
+}
+
+/// A record the console writes to a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    Attestation { patch: String },
+    Postmortem { incident: String },
 }

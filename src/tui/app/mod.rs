@@ -11,7 +11,7 @@ pub mod trace;
 mod update;
 
 pub use action::{Action, Snapshot};
-pub use effect::{Effect, RequestId};
+pub use effect::{Effect, Record, RequestId};
 pub use state::{
     Dialog, DialogKind, IncidentView, LiveVerify, LogView, Me, Pane, PanelKind, PatchFocus, PatchGeometry, PatchView, ReproPanel,
     SIDE_BY_SIDE_MIN, SortKey, State, Tab, push_tail,

@@ -123,6 +123,16 @@ pub fn update(state: &mut State, action: Action) -> Outcome {
         }
         Action::DialogKey(k) => decide::key(state, k),
         Action::Decided { request, result } => decide::decided(state, request, result),
+        Action::Wrote { request, result } => {
+            if request != state.last_job_request {
+                return Outcome::default();
+            }
+            state.status = Some(match result {
+                Ok(s) => s,
+                Err(e) => format!("✖ {e}"),
+            });
+            Outcome::redraw()
+        }
         Action::ReproOutput { request, text } => {
             let Some(p) = state.repro.as_mut().filter(|p| p.request == request) else { return Outcome::default() };
             push_tail(&mut p.output, &text, TAIL);
@@ -614,6 +624,14 @@ fn command(state: &mut State, c: Command) -> Outcome {
         Command::DialogSubmit => decide::submit(state),
         Command::DialogCancel => decide::cancel(state),
         Command::DialogNextField => decide::next_field(state),
+        Command::Attest => match state.patch_view.as_ref().map(|v| v.id.clone()) {
+            Some(patch) => decide::write_record(state, super::Record::Attestation { patch }),
+            None => Outcome::default(),
+        },
+        Command::Postmortem => match state.view.as_ref().map(|v| v.id.clone()) {
+            Some(incident) => decide::write_record(state, super::Record::Postmortem { incident }),
+            None => Outcome::default(),
+        },
         Command::LogNext => seek(state, true),
         Command::LogPrev => seek(state, false),
         Command::CloseLog => {
