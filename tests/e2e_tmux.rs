@@ -129,7 +129,7 @@ fn demo_console_switches_tabs_shows_help_and_quits_cleanly() {
     t.keys(&["3"]);
     t.wait_for("No rollouts.");
     t.keys(&["4"]);
-    t.wait_for("chain verified");
+    t.wait_for("✔ verified to #1");
     t.keys(&["BTab"]);
     t.wait_for("No rollouts.");
     t.keys(&["1"]);
