@@ -41,19 +41,13 @@ pub fn setup(loaded: &Loaded, is_demo: bool, source: Option<&Path>) -> Result<Se
     Ok(Setup { source, specs, cfg, opts, workspaces })
 }
 
-/// A stored patch by id or unique id prefix.
+/// A stored patch by id or unique id prefix; `None` when there is none (the
+/// argument is then a diff file).
 fn stored_patch(store: &Store, id: &str) -> Result<Option<Patch>> {
-    if let Some(p) = store.patch(id)? {
-        return Ok(Some(p));
-    }
-    if id.len() < 4 || !id.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Ok(None);
-    }
-    let hits: Vec<Patch> = store.patches()?.into_iter().filter(|p| p.id.starts_with(id)).collect();
-    match hits.len() {
-        0 => Ok(None),
-        1 => Ok(hits.into_iter().next()),
-        n => bail!("`{id}` is the start of {n} patch ids; give more of it"),
+    match crate::govern::find_patch(store, id) {
+        Ok(p) => Ok(Some(p)),
+        Err(crate::govern::GovernError::NoPatch(_)) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 

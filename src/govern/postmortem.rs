@@ -113,7 +113,7 @@ fn timeline(doc: &mut Doc, input: &Input) {
         rows.push((p.created, vec![format!("patch {id} proposed"), cell_code(&p.proposer.name), text_or(&p.title, "untitled")]));
         for h in &p.history {
             let decided = p.approvals.iter().find(|a| a.who.name == h.by && a.at == h.at);
-            let how = decided.map_or_else(String::new, |a| format!(" ({}, {})", decision_label(a.decision), role_label(a.role)));
+            let how = decided.map_or_else(String::new, |a| format!(" ({}, {})", decision_label(a.decision), Role::label(a.role)));
             rows.push((
                 h.at,
                 vec![format!("patch {id}: {} → {}{how}", h.from.label(), h.to.label()), cell_code(&h.by), text_or(&h.note, "—")],
@@ -124,7 +124,7 @@ fn timeline(doc: &mut Doc, input: &Input) {
             rows.push((
                 a.at,
                 vec![
-                    format!("patch {id}: {} ({})", decision_label(a.decision), role_label(a.role)),
+                    format!("patch {id}: {} ({})", decision_label(a.decision), Role::label(a.role)),
                     cell_code(&a.who.name),
                     text_or(&a.comment, "—"),
                 ],
@@ -416,7 +416,7 @@ fn approvals(doc: &mut Doc, patches: &[Patch], breaks: &[&AuditEntry]) {
             .map(|(p, a)| {
                 vec![
                     cell_code(&a.who.name),
-                    role_label(a.role).to_string(),
+                    Role::label(a.role).to_string(),
                     format!("{} {}", decision_symbol(a.decision), decision_label(a.decision)),
                     text_or(&a.comment, "no comment"),
                     time(a.at),
@@ -654,15 +654,6 @@ fn status_name(s: StepStatus) -> &'static str {
         StepStatus::Failed => "failed",
         StepStatus::Flaky => "flaky",
         StepStatus::Skipped => "skipped",
-    }
-}
-
-fn role_label(r: Role) -> &'static str {
-    match r {
-        Role::Viewer => "viewer",
-        Role::Engineer => "engineer",
-        Role::Reviewer => "reviewer",
-        Role::Commander => "commander",
     }
 }
 
