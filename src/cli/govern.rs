@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::json;
 
 use super::propose::Exit;
-use super::{now_ms, open_store, repro_specs, session, store_path};
+use super::{now_ms, open_store_as, repro_specs, session, store_path};
 use crate::audit::attest as dsse;
 use crate::audit::chain;
 use crate::audit::sign::Keyring;
@@ -41,7 +41,7 @@ pub fn decide(loaded: &Loaded, patch: &str, choice: Choice) -> Result<()> {
     let s = session(loaded)?;
     let verb = choice.verb();
     let glass = matches!(choice, Choice::BreakGlass { .. });
-    let (mut store, _, _) = open_store(loaded)?;
+    let (mut store, _, _) = open_store_as(loaded, &s)?;
     let (p, state) = govern::decide(&mut store, &s.team, &s.person, s.read_only, patch, choice, now_ms())
         .map_err(|e| fail(format!("cannot {verb} {patch}: {e}")))?;
     if glass {
@@ -157,7 +157,7 @@ fn write_out(out: Option<&Path>, text: &str) -> Result<()> {
 
 pub fn attest_patch(loaded: &Loaded, id: &str, out: Option<&Path>) -> Result<()> {
     let s = session(loaded)?;
-    let (store, _, is_demo) = open_store(loaded)?;
+    let (store, _, is_demo) = open_store_as(loaded, &s)?;
     let (ring, _) = keyring(loaded)?;
     let setup = super::verify::setup(loaded, is_demo, None)?;
     let key = s.signers.person().context("no personal key to sign with")?;
@@ -206,7 +206,7 @@ pub fn attest_verify(loaded: &Loaded, file: &Path) -> Result<()> {
 
 pub fn postmortem(loaded: &Loaded, incident: &str, out: Option<&Path>) -> Result<()> {
     let s = session(loaded)?;
-    let (store, _, is_demo) = open_store(loaded)?;
+    let (store, _, is_demo) = open_store_as(loaded, &s)?;
     let inc = store.incident(incident)?.ok_or_else(|| fail(format!("no incident with id {}", inert(incident))))?;
     let (ring, _) = keyring(loaded)?;
     let specs = repro_specs(loaded, is_demo).unwrap_or_default();
@@ -259,7 +259,7 @@ fn git_toplevel(dir: &Path) -> Result<(PathBuf, Option<String>)> {
 /// request for a branch you pushed. Never pushes.
 pub fn export(loaded: &Loaded, a: &ExportArgs) -> Result<()> {
     let s = session(loaded)?;
-    let (store, _, is_demo) = open_store(loaded)?;
+    let (store, _, is_demo) = open_store_as(loaded, &s)?;
     let patch = govern::find_patch(&store, a.patch).map_err(|e| fail(e.to_string()))?;
     if !attest::attestable(patch.state) {
         return Err(fail(format!("patch {} is {}: only an approved patch is promoted to source", patch.id, patch.state.label())));

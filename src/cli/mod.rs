@@ -450,10 +450,14 @@ pub(crate) fn now_ms() -> i64 {
 
 /// Opens the store, loading the demo world into an empty demo store.
 pub(crate) fn open_store(loaded: &Loaded) -> Result<(Store, PathBuf, bool)> {
+    open_store_as(loaded, &session(loaded)?)
+}
+
+/// [`open_store`] for a session already set up (its keys sign the entries).
+pub(crate) fn open_store_as(loaded: &Loaded, s: &Session) -> Result<(Store, PathBuf, bool)> {
     let (path, is_demo) = store_path(loaded)?;
-    let s = session(loaded)?;
-    let mut store = Store::open(&path).with_context(|| format!("opening the store {}", path.display()))?.with_signer(s.signers);
-    store.set_origin(s.person.origin);
+    let mut store = Store::open(&path).with_context(|| format!("opening the store {}", path.display()))?.with_signer(s.signers.clone());
+    store.set_origin(s.person.origin.clone());
     if is_demo && loaded.config.demo.enabled && store.meta(demo::WORLD_KEY)?.is_none() && store.event_count()? == 0 {
         let root = demo_root(loaded);
         let r = demo::load(&mut store, &root, &redactor()?, now_ms())?;
@@ -481,11 +485,11 @@ fn console(loaded: &Loaded) -> Result<()> {
     let keymap = keymap(loaded)?;
     let theme = theme(loaded)?;
     let _log = init_logging();
-    let (store, path, is_demo) = open_store(loaded)?;
+    let s = session(loaded)?;
+    let (store, path, is_demo) = open_store_as(loaded, &s)?;
     drop(store);
     let environment = if is_demo { "DEMO WORLD".to_string() } else { "LOCAL".to_string() };
-    let tail = tail_sources(loaded, &path, is_demo)?;
-    let s = session(loaded)?;
+    let tail = tail_sources(loaded, &path, is_demo, &s)?;
     let me = s.person.name.clone();
     let propose = propose::propose_cfg(loaded, is_demo).and_then(|cfg| Ok((cfg, propose::policy(loaded)?))).ok();
     let result = tui::run::run(tui::run::Options {
@@ -532,7 +536,7 @@ type Tail = (std::sync::Arc<std::sync::atomic::AtomicBool>, std::thread::JoinHan
 /// Tails the config's `ingest.follow` sources on a thread of its own, with
 /// its own store connection; the console sees what it writes through the
 /// store's change polling.
-fn tail_sources(loaded: &Loaded, store_path: &std::path::Path, is_demo: bool) -> Result<Option<Tail>> {
+fn tail_sources(loaded: &Loaded, store_path: &std::path::Path, is_demo: bool, s: &Session) -> Result<Option<Tail>> {
     let paths: Vec<PathBuf> = loaded.config.ingest.follow.iter().map(PathBuf::from).collect();
     if paths.is_empty() {
         return Ok(None);
@@ -553,7 +557,7 @@ fn tail_sources(loaded: &Loaded, store_path: &std::path::Path, is_demo: bool) ->
     let grouper = grouper(loaded, is_demo);
     let slos = loaded.config.slo.clone();
     let fields = loaded.config.triage.redact_fields.clone();
-    let actor = identity(loaded)?;
+    let actor = s.person.name.clone();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = std::sync::Arc::clone(&stop);
     let thread = std::thread::Builder::new().name("suture-tail".into()).spawn(move || {
@@ -948,11 +952,17 @@ pub(crate) fn keyring_path(loaded: &Loaded) -> Result<PathBuf> {
     }
 }
 
-pub(crate) fn session(loaded: &Loaded) -> Result<Session> {
+/// The team in force and the person at the keyboard.
+fn who(loaded: &Loaded) -> Result<(crate::govern::Team, crate::govern::Person)> {
     let (_, is_demo) = store_path(loaded)?;
     let root = demo_root(loaded);
     let team = crate::govern::Team::load(loaded, is_demo.then_some(root.as_path()))?;
     let person = team.whoami(loaded.config.identity.name.as_deref(), &|v| std::env::var(v).ok())?;
+    Ok((team, person))
+}
+
+pub(crate) fn session(loaded: &Loaded) -> Result<Session> {
+    let (team, person) = who(loaded)?;
     let keyring = keyring_path(loaded)?;
     let keys = paths::config_dir().context("no config directory for the signing keys")?.join("keys");
     let signers = crate::audit::sign::Signers::open(&person.name, &keys, &keyring)?;
@@ -962,8 +972,7 @@ pub(crate) fn session(loaded: &Loaded) -> Result<Session> {
 
 /// Who is at the keyboard (see [`session`]).
 pub(crate) fn identity(loaded: &Loaded) -> Result<String> {
-    let team = crate::govern::Team::load(loaded, store_path(loaded)?.1.then_some(demo_root(loaded).as_path()))?;
-    Ok(team.whoami(loaded.config.identity.name.as_deref(), &|v| std::env::var(v).ok())?.name)
+    Ok(who(loaded)?.1.name)
 }
 
 fn demo_cmd(loaded: &Loaded, reset: bool) -> Result<()> {
