@@ -94,8 +94,15 @@ fn incident(sb: &Sandbox, prefix: &str) -> String {
 #[test]
 fn templates_find_a_verified_patch_for_each_demo_bug() {
     let sb = Sandbox::new();
-    for (title, class) in [("TypeError: 'NoneType'", "null-guard"), ("IndexError", "comparison"), ("KeyError: 'EU-LEGACY'", "config-flag")]
-    {
+    // Pagination's bug has two equally correct template fixes (`<=` → `<`,
+    // or the bound moved by one); which one verifies first depends on how
+    // loaded the machine is when the perf gate measures, so either counts.
+    let cases: [(&str, &[&str]); 3] = [
+        ("TypeError: 'NoneType'", &["null-guard"]),
+        ("IndexError", &["comparison", "off-by-one"]),
+        ("KeyError: 'EU-LEGACY'", &["config-flag"]),
+    ];
+    for (title, classes) in cases {
         let id = incident(&sb, title);
         let out = sb.cmd().args(["propose", &id, "--json"]).env("SUTURE_PROPOSE__MAX_CANDIDATES", "8").output().unwrap();
         assert!(out.status.success(), "{id}: {}", text(&out.stderr));
@@ -104,9 +111,14 @@ fn templates_find_a_verified_patch_for_each_demo_bug() {
         let verified: Vec<&serde_json::Value> =
             found["verified"].as_array().unwrap().iter().map(|i| &found["tried"][i.as_u64().unwrap() as usize]).collect();
         assert!(
-            verified.iter().any(|t| t["candidate"]["class"] == class),
-            "{id}: no verified {class}: {}",
-            serde_json::to_string_pretty(found).unwrap()
+            verified.iter().any(|t| t["candidate"]["class"].as_str().is_some_and(|c| classes.contains(&c))),
+            "{id}: no verified {classes:?}; tried (class, stage): {:?}",
+            found["tried"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| (t["candidate"]["class"].to_string(), t["stage"].to_string()))
+                .collect::<Vec<_>>()
         );
         assert!(!v["patches"].as_object().unwrap().is_empty(), "verified candidates are recorded as patches");
     }
