@@ -5,8 +5,10 @@
 //! `model` ← engine modules ← `tui` and the CLI.
 
 pub mod audit;
+pub mod canary;
 pub mod cli;
 pub mod config;
+pub mod deliver;
 pub mod demo;
 pub mod follow;
 pub mod govern;

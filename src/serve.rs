@@ -443,6 +443,13 @@ pub struct Options {
     pub redact_fields: Vec<String>,
 }
 
+/// How to run the rollout controller and its proxy.
+pub struct Delivery {
+    /// The controller's own store handle (it signs as the deployer).
+    pub store: Store,
+    pub env: crate::canary::controller::Env,
+}
+
 /// Why the receiver could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -450,29 +457,95 @@ pub enum ServeError {
     Bind { addr: String, source: std::io::Error },
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Setup(String),
 }
 
-/// Runs the receiver until SIGINT or SIGTERM. `on_listening` is called with
-/// the bound address (the real port when 0 was asked for) once requests can
-/// be made. In-flight requests finish and are stored before it returns.
-pub fn run(opts: Options, on_listening: impl FnOnce(SocketAddr)) -> Result<Totals, ServeError> {
+/// Where `run` listens, once it does.
+#[derive(Debug, Clone, Copy)]
+pub struct Listening {
+    pub otlp: Option<SocketAddr>,
+    pub proxy: Option<SocketAddr>,
+}
+
+/// Runs the OTLP receiver (when `otlp` is given) and the rollout controller
+/// with its proxy (when `delivery` is) until SIGINT or SIGTERM.
+/// `on_listening` is called with the bound addresses (the real ports when 0
+/// was asked for) once requests can be made. In-flight requests finish and
+/// are stored before it returns.
+pub fn run(otlp: Option<Options>, delivery: Option<Delivery>, on_listening: impl FnOnce(Listening)) -> Result<Totals, ServeError> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("suture-serve").build()?;
-    let (writer, writer_thread) =
-        Writer::spawn(opts.store, opts.actor, opts.now, opts.grouper, opts.slos, (opts.redact_fields, opts.redactor.clone()))?;
-    let receiver = Receiver::new(opts.redactor, writer);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let mut writer_thread = None;
+    let mut controller_thread = None;
+    let mut receiver = None;
     let result = runtime.block_on(async {
-        let listener =
-            tokio::net::TcpListener::bind(&opts.addr).await.map_err(|source| ServeError::Bind { addr: opts.addr.clone(), source })?;
-        let local = listener.local_addr()?;
-        on_listening(local);
-        axum::serve(listener, router(Arc::clone(&receiver))).with_graceful_shutdown(shutdown_signal()).await?;
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let mut listening = Listening { otlp: None, proxy: None };
+        let mut tasks = Vec::new();
+        if let Some(opts) = otlp {
+            let (writer, thread) =
+                Writer::spawn(opts.store, opts.actor, opts.now, opts.grouper, opts.slos, (opts.redact_fields, opts.redactor.clone()))?;
+            writer_thread = Some(thread);
+            let rx = Receiver::new(opts.redactor, writer);
+            receiver = Some(Arc::clone(&rx));
+            let listener =
+                tokio::net::TcpListener::bind(&opts.addr).await.map_err(|source| ServeError::Bind { addr: opts.addr.clone(), source })?;
+            listening.otlp = Some(listener.local_addr()?);
+            let stop = stopped();
+            tasks.push(tokio::spawn(async move { axum::serve(listener, router(rx)).with_graceful_shutdown(stop).await }));
+        }
+        if let Some(mut d) = delivery {
+            let addr = d.env.cfg.listen.clone();
+            let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|source| ServeError::Bind { addr: addr.clone(), source })?;
+            let local = listener.local_addr()?;
+            listening.proxy = Some(local);
+            d.env.cfg.listen = local.to_string();
+            let placeholder = SocketAddr::from(([127, 0, 0, 1], 9));
+            let upstreams = crate::deliver::proxy::Upstreams { baseline: placeholder, canary: None };
+            let proxy =
+                crate::deliver::proxy::Proxy::new(upstreams, d.env.cfg.sticky_header.as_deref(), d.env.now).map_err(ServeError::Setup)?;
+            let metrics = crate::canary::controller::metrics_source(&d.env.cfg, Arc::clone(&proxy)).map_err(ServeError::Setup)?;
+            let controller = crate::canary::controller::Controller::new(d.store, d.env, Arc::clone(&proxy), metrics);
+            let stop = stopped();
+            tasks.push(tokio::spawn(async move { crate::deliver::proxy::serve(listener, proxy, stop).await }));
+            // The controller owns a store connection (not Sync) and the
+            // canary's processes, which die with the thread that started
+            // them: it gets a thread and a runtime of its own.
+            let stop = stopped();
+            let thread = std::thread::Builder::new().name("suture-controller".into()).spawn(move || {
+                match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                    Ok(rt) => rt.block_on(controller.run(stop)),
+                    Err(e) => tracing::error!("the rollout controller cannot start: {e}"),
+                }
+            })?;
+            controller_thread = Some(thread);
+        }
+        on_listening(listening);
+        for t in tasks {
+            let _ = t.await;
+        }
         Ok::<(), ServeError>(())
     });
-    let totals = receiver.totals();
+    let totals = receiver.as_ref().map(|r| r.totals()).unwrap_or_default();
     // The last handle to the writer goes; the thread finishes what it has and ends.
     drop(receiver);
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
-    let _ = writer_thread.join();
+    if let Some(t) = writer_thread {
+        let _ = t.join();
+    }
+    if let Some(t) = controller_thread {
+        let _ = t.join();
+    }
     result.map(|()| totals)
 }
 

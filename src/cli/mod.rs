@@ -7,6 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use toml::Value;
 
+mod deliver;
 mod govern;
 mod propose;
 mod verify;
@@ -147,10 +148,25 @@ pub enum Cmd {
         json: bool,
     },
     /// Receive OpenTelemetry logs over OTLP/HTTP (JSON) and ingest them until stopped.
+    /// Run the long-lived parts: the rollout controller with its canary
+    /// proxy (always), and an OTLP/HTTP receiver for error signals (--otlp).
     Serve {
-        /// Address to listen on, HOST:PORT (OTLP/HTTP's port is 4318; 0 picks a free port).
+        /// Receive OTLP/HTTP logs on HOST:PORT (OTLP/HTTP's port is 4318; 0 picks a free port).
         #[arg(long, value_name = "HOST:PORT", value_parser = crate::serve::parse_listen_addr)]
-        otlp: String,
+        otlp: Option<String>,
+        /// Where the canary proxy listens (default: rollout.listen, 127.0.0.1:8700; 0 picks a free port).
+        #[arg(long, value_name = "HOST:PORT", value_parser = crate::serve::parse_listen_addr)]
+        proxy: Option<String>,
+    },
+    /// Take an approved patch out by canary, and watch or steer it.
+    Rollout {
+        #[command(subcommand)]
+        action: RolloutCmd,
+    },
+    /// Change a feature flag in the deployment's flag file (audited).
+    Flag {
+        #[command(subcommand)]
+        action: FlagCmd,
     },
     /// Manage the demo world's store.
     Demo {
@@ -252,6 +268,58 @@ pub enum Cmd {
         /// Where to write it (default: postmortem-<incident>.md).
         #[arg(long, short, value_name = "FILE")]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RolloutCmd {
+    /// Start a canary of an approved patch (`suture serve` runs it).
+    Start {
+        #[arg(value_name = "PATCH")]
+        patch: String,
+    },
+    /// Show rollouts: steps, weights, verdicts, guardrails.
+    Status {
+        #[arg(value_name = "ID")]
+        id: Option<String>,
+        #[arg(long)]
+        json: bool,
+        /// Redraw every second while a rollout is live.
+        #[arg(long)]
+        watch: bool,
+    },
+    /// Promote the canary to everyone (reviewers and commanders).
+    Promote {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Hold the rollout at its step (guardrails keep watching).
+    Pause {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    Resume {
+        #[arg(value_name = "ID")]
+        id: String,
+    },
+    /// Take every request off the canary and throw its kill switch.
+    Abort {
+        #[arg(value_name = "ID")]
+        id: String,
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FlagCmd {
+    /// Set a flag: VALUE is `enabled`/`disabled`, a variant's name, or a value.
+    Set {
+        key: String,
+        value: String,
+        /// Only for a segment, e.g. `tenant=acme,globex` or `region=eu-west-1`.
+        #[arg(long, value_name = "ATTR=V1,V2")]
+        segment: Option<String>,
     },
 }
 
@@ -362,7 +430,18 @@ fn run(cli: Cli) -> Result<()> {
         Some(Cmd::Fix { workspace, repro, test, budget, json }) => {
             propose::fix(&loaded, &propose::FixArgs { workspace, repro, test: test.as_deref(), budget: *budget, json: *json })
         }
-        Some(Cmd::Serve { otlp }) => serve(&loaded, otlp),
+        Some(Cmd::Serve { otlp, proxy }) => serve(&loaded, otlp.as_deref(), proxy.as_deref()),
+        Some(Cmd::Rollout { action }) => match action {
+            RolloutCmd::Start { patch } => deliver::start(&loaded, patch),
+            RolloutCmd::Status { id, json, watch } => deliver::status(&loaded, id.as_deref(), *json, *watch),
+            RolloutCmd::Promote { id } => deliver::command(&loaded, id, crate::canary::controller::Command::Promote),
+            RolloutCmd::Pause { id } => deliver::command(&loaded, id, crate::canary::controller::Command::Pause),
+            RolloutCmd::Resume { id } => deliver::command(&loaded, id, crate::canary::controller::Command::Resume),
+            RolloutCmd::Abort { id, reason } => {
+                deliver::command(&loaded, id, crate::canary::controller::Command::Abort { reason: reason.clone() })
+            }
+        },
+        Some(Cmd::Flag { action: FlagCmd::Set { key, value, segment } }) => deliver::flag_set(&loaded, key, value, segment.as_deref()),
         Some(Cmd::Demo { reset }) => demo_cmd(&loaded, *reset),
         Some(Cmd::Screenshots { out }) => screenshots(&loaded, out),
         Some(Cmd::Whoami) => govern::whoami(&loaded),
@@ -911,24 +990,36 @@ fn ingest(loaded: &Loaded, paths: &[PathBuf], follow: bool) -> Result<()> {
     Ok(())
 }
 
-fn serve(loaded: &Loaded, addr: &str) -> Result<()> {
+fn serve(loaded: &Loaded, otlp: Option<&str>, proxy: Option<&str>) -> Result<()> {
     use std::io::Write;
     let _log = init_logging();
-    let (store, store_path, is_demo) = open_store(loaded)?;
-    let opts = crate::serve::Options {
-        addr: addr.to_string(),
-        store,
-        redactor: redactor()?,
-        actor: identity(loaded)?,
-        now: now_ms,
-        grouper: grouper(loaded, is_demo),
-        slos: loaded.config.slo.clone(),
-        redact_fields: loaded.config.triage.redact_fields.clone(),
+    let s = session(loaded)?;
+    let (store, store_path, is_demo) = open_store_as(loaded, &s)?;
+    let otlp = match otlp {
+        Some(addr) => Some(crate::serve::Options {
+            addr: addr.to_string(),
+            store,
+            redactor: redactor()?,
+            actor: s.person.name.clone(),
+            now: now_ms,
+            grouper: grouper(loaded, is_demo),
+            slos: loaded.config.slo.clone(),
+            redact_fields: loaded.config.triage.redact_fields.clone(),
+        }),
+        None => None,
     };
-    let totals = crate::serve::run(opts, |local| {
-        println!("listening on http://{local} (OTLP/HTTP logs, JSON)");
+    let (controller_store, _, _) = open_store_as(loaded, &s)?;
+    let env = deliver::env(loaded, is_demo, proxy)?;
+    let delivery = crate::serve::Delivery { store: controller_store, env };
+    let totals = crate::serve::run(otlp, Some(delivery), |l| {
+        if let Some(local) = l.otlp {
+            println!("listening on http://{local} (OTLP/HTTP logs, JSON)");
+        }
+        if let Some(local) = l.proxy {
+            println!("canary proxy on http://{local} (its measurements on /metrics)");
+        }
         let _ = std::io::stdout().flush();
-        eprintln!("storing into {}; stop with Ctrl-C", store_path.display());
+        eprintln!("storing into {}; rollouts are watched here; stop with Ctrl-C", store_path.display());
     })?;
     println!("stopped after {}", totals.summary());
     Ok(())

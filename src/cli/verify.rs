@@ -169,7 +169,9 @@ pub fn verify(loaded: &Loaded, args: &Args) -> Result<()> {
     // Record it.
     let (v, patch_id, state) = match result {
         Ok(v) => {
-            let (id, state) = record(&mut store, stored.as_ref(), file.as_deref(), &title, &diff, incident.as_deref(), &me, &v, read_only)?;
+            let risk = if stored.is_none() { hand_written_risk(loaded, &diff, &me.name)? } else { None };
+            let (id, state) =
+                record(&mut store, stored.as_ref(), file.as_deref(), &title, &diff, incident.as_deref(), &me, &v, read_only, risk)?;
             (v, id, state)
         }
         Err(why) => {
@@ -228,6 +230,27 @@ pub fn verify(loaded: &Loaded, args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// The policy's risk and tier for a hand-written diff (no template class, so
+/// the class term is the policy's for unknown fixes). A diff the policy
+/// rejects is refused here, with every reason.
+fn hand_written_risk(loaded: &Loaded, diff: &str, who: &str) -> Result<Option<crate::model::RiskAssessment>> {
+    let policy = super::propose::policy(loaded)?;
+    let parsed = crate::propose::patch::Diff::parse(diff).map_err(|e| anyhow::anyhow!("the diff does not parse: {e}"))?;
+    let subject = crate::policy::Subject {
+        diff: &parsed,
+        failure_class: None,
+        proposer: who,
+        from_llm: false,
+        locality: crate::policy::Locality::Unknown,
+        coverage: None,
+    };
+    let a = policy.assess(&subject).map_err(|e| anyhow::anyhow!("the policy: {e}"))?;
+    if !a.allowed() {
+        bail!("the policy refuses this patch: {}", a.rejections.join("; "));
+    }
+    Ok(Some(a.risk))
+}
+
 /// Records the verification on the stored patch, or stores the diff file as
 /// a new patch (or finds it stored already, by digest) and records it there.
 #[allow(clippy::too_many_arguments)]
@@ -241,6 +264,7 @@ fn record(
     me: &Actor,
     v: &Verified,
     read_only: bool,
+    risk: Option<crate::model::RiskAssessment>,
 ) -> Result<(String, Option<crate::model::PatchState>)> {
     let patch = match stored {
         Some(p) => p.clone(),
@@ -248,6 +272,7 @@ fn record(
             let files = crate::verify::apply::touched_files(diff);
             let mut p = Patch::new(PatchKind::Code, title, diff, v.base.clone(), files, me.clone(), None, now_ms());
             p.incident_id = incident.map(str::to_string);
+            p.risk = risk;
             p
         }
     };

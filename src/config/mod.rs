@@ -26,6 +26,7 @@ pub use schema::{
     ColorMode, Config, Demo, FingerprintRule, Identity, IngestCfg, RoleScope, Roles, RuleMatch, Slo, SourceCfg, StoreCfg, Triage, Ui,
 };
 pub use schema::{CriticalCfg, KillSwitchCfg, LlmCfg, PolicyCfg, ProposeCfg};
+pub use schema::{GuardrailCfg, JudgeCfg, MetricCfg, PrometheusCfg, ReplayCfg, RolloutCfg, ServiceCfg, StepCfg};
 
 /// Environment variables read by the CLI itself rather than mapped to keys.
 pub const RESERVED_ENV: &[&str] = &["SUTURE_CONFIG", "SUTURE_LOG", "SUTURE_STORE", "SUTURE_TEST_PANIC", "SUTURE_USER"];

@@ -20,6 +20,7 @@ pub struct Config {
     pub verify: VerifyCfg,
     pub propose: ProposeCfg,
     pub policy: PolicyCfg,
+    pub rollout: RolloutCfg,
     /// Service-level objectives; an incident of a service with one gets an
     /// error-budget-burn factor in its priority score.
     pub slo: Vec<Slo>,
@@ -498,4 +499,209 @@ pub struct IngestCfg {
     /// Files and directories the console tails while it runs: events
     /// appended to them are ingested and appear within a second.
     pub follow: Vec<String>,
+}
+
+/// How approved patches go out: the canary's steps, the service it runs, what
+/// is measured and judged, and the guardrails (`canary/controller`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RolloutCfg {
+    /// `local`: stable and canary processes behind Suture's weighted proxy.
+    pub backend: String,
+    /// Where the local proxy listens, HOST:PORT.
+    pub listen: String,
+    /// Route on this header's value, so one tenant stays on one side.
+    pub sticky_header: Option<String>,
+    /// Seconds between the controller's looks (guardrails, charts).
+    pub interval_secs: u64,
+    /// Seconds at the start of each step whose requests the judge ignores.
+    pub warmup_secs: u64,
+    pub steps: Vec<StepCfg>,
+    pub service: ServiceCfg,
+    /// The deployment's live flag file (flagd format): kill switches and
+    /// mitigations are written here. Relative paths are against the data dir.
+    pub flag_file: Option<String>,
+    pub replay: ReplayCfg,
+    /// `proxy` (the local proxy's own measurements) or `prometheus`.
+    pub metrics_source: String,
+    pub prometheus: PrometheusCfg,
+    pub metrics: Vec<MetricCfg>,
+    pub guardrails: Vec<GuardrailCfg>,
+    /// Consecutive intervals without usable metrics before the canary is rolled back.
+    pub lost_metrics_limit: u32,
+    pub judge: JudgeCfg,
+}
+
+impl Default for RolloutCfg {
+    fn default() -> RolloutCfg {
+        let step = |weight, pause_secs, analysis| StepCfg { weight, pause_secs, analysis };
+        RolloutCfg {
+            backend: "local".into(),
+            listen: "127.0.0.1:8700".into(),
+            sticky_header: None,
+            interval_secs: 1,
+            warmup_secs: 2,
+            steps: vec![step(5, 600, true), step(25, 1800, true), step(50, 3600, true), step(100, 0, false)],
+            service: ServiceCfg::default(),
+            flag_file: None,
+            replay: ReplayCfg::default(),
+            metrics_source: "proxy".into(),
+            prometheus: PrometheusCfg::default(),
+            metrics: vec![
+                MetricCfg { name: "error_rate".into(), kind: "error_rate".into(), critical: true, ..MetricCfg::default() },
+                MetricCfg { name: "latency".into(), kind: "latency".into(), allowed_increase: 1.1, ..MetricCfg::default() },
+            ],
+            guardrails: vec![GuardrailCfg::default()],
+            lost_metrics_limit: 5,
+            judge: JudgeCfg::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct StepCfg {
+    /// Percent of requests to the canary.
+    pub weight: u8,
+    /// Seconds the step is held.
+    pub pause_secs: u64,
+    /// Whether the judge runs at the end of the step.
+    pub analysis: bool,
+}
+
+/// The service the local backend runs, once from the base and once from the
+/// patched workspace. `{port}` and `{flags}` in the command are replaced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceCfg {
+    pub command: Vec<String>,
+    /// The path that answers 200 once the service is up.
+    pub health: String,
+    pub startup_secs: u64,
+}
+
+impl Default for ServiceCfg {
+    fn default() -> ServiceCfg {
+        ServiceCfg { command: Vec::new(), health: "/healthz".into(), startup_secs: 20 }
+    }
+}
+
+/// Recorded requests replayed against the proxy while a canary is live.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplayCfg {
+    /// JSON lines: method, path, query, headers, body (the demo's traffic format).
+    pub file: Option<String>,
+    /// Requests per second.
+    pub rate: f64,
+    /// Requests in flight at most.
+    pub concurrency: usize,
+}
+
+impl Default for ReplayCfg {
+    fn default() -> ReplayCfg {
+        ReplayCfg { file: None, rate: 50.0, concurrency: 16 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrometheusCfg {
+    pub url: String,
+    /// The query_range resolution, seconds.
+    pub step_secs: u64,
+    pub timeout_secs: u64,
+}
+
+impl Default for PrometheusCfg {
+    fn default() -> PrometheusCfg {
+        PrometheusCfg { url: "http://127.0.0.1:9090".into(), step_secs: 1, timeout_secs: 5 }
+    }
+}
+
+/// A metric the judge compares, canary against baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricCfg {
+    pub name: String,
+    /// `latency` (mean ms per request, per second), `error_rate` (share of
+    /// 5xx per second) or `request_rate` (requests per second).
+    pub kind: String,
+    /// PromQL for the Prometheus source; `$cohort` is replaced by
+    /// `baseline` or `canary`. Empty means the built-in query for the kind.
+    pub query: String,
+    pub group: String,
+    /// `increase` (only an increase is bad), `decrease` or `either`.
+    pub direction: String,
+    pub allowed_increase: f64,
+    pub allowed_decrease: f64,
+    pub critical: bool,
+    pub must_have_data: bool,
+    pub remove_outliers: bool,
+    pub muted: bool,
+}
+
+impl Default for MetricCfg {
+    fn default() -> MetricCfg {
+        MetricCfg {
+            name: String::new(),
+            kind: String::new(),
+            query: String::new(),
+            group: "default".into(),
+            direction: "increase".into(),
+            allowed_increase: 1.0,
+            allowed_decrease: 1.0,
+            critical: false,
+            must_have_data: true,
+            remove_outliers: false,
+            muted: false,
+        }
+    }
+}
+
+/// An SLO guardrail: the canary's value above `factor` times the baseline's
+/// (and above `floor`) for `intervals` consecutive looks rolls it back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuardrailCfg {
+    pub name: String,
+    /// `error_rate` or `latency_p95`.
+    pub metric: String,
+    pub factor: f64,
+    pub floor: f64,
+    pub intervals: u32,
+    /// Seconds of requests each look considers.
+    pub window_secs: u64,
+    /// Fewer canary requests than this in the window is not a look.
+    pub min_requests: u64,
+}
+
+impl Default for GuardrailCfg {
+    fn default() -> GuardrailCfg {
+        GuardrailCfg {
+            name: "error rate".into(),
+            metric: "error_rate".into(),
+            factor: 2.0,
+            floor: 0.01,
+            intervals: 3,
+            window_secs: 5,
+            min_requests: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JudgeCfg {
+    pub confidence: f64,
+    pub tolerance: f64,
+    pub pass: f64,
+    pub marginal: f64,
+    pub group_weights: BTreeMap<String, f64>,
+}
+
+impl Default for JudgeCfg {
+    fn default() -> JudgeCfg {
+        JudgeCfg { confidence: 0.98, tolerance: 0.25, pass: 95.0, marginal: 75.0, group_weights: BTreeMap::new() }
+    }
 }

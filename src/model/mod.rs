@@ -24,7 +24,7 @@ pub use lifecycle::{LifecycleError, PatchState, Transition};
 pub use patch::{Patch, PatchKind, StateChange};
 pub use repro::{ReproExpectation, ReproRun, ReproSpec, ReproVerdict};
 pub use risk::{RiskAssessment, Tier};
-pub use rollout::{CanaryVerdict, MetricVerdict, Rollout, RolloutStatus, RolloutStep};
+pub use rollout::{CanaryVerdict, GuardrailState, MetricOutcome, MetricVerdict, Rollout, RolloutStatus, RolloutStep};
 pub use verify::{StepKind, StepStatus, VerificationReport, VerificationStep};
 
 /// Milliseconds since the Unix epoch, UTC. Kept as an integer so records sort and

@@ -166,6 +166,33 @@ CREATE TABLE step_logs (
 );
 "#,
     ),
+    (
+        7,
+        r#"
+-- Rollouts (canary/controller): the record `suture serve` works from. Writers
+-- compare `revision` before they write, so a step is never applied twice.
+CREATE TABLE rollouts (
+    id       TEXT PRIMARY KEY,
+    patch_id TEXT NOT NULL,
+    status   TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    updated  INTEGER NOT NULL,
+    body     TEXT NOT NULL
+);
+CREATE INDEX rollouts_patch ON rollouts(patch_id);
+-- One row per cohort per second of measurements, for the live charts.
+CREATE TABLE rollout_points (
+    rollout_id TEXT NOT NULL,
+    t          INTEGER NOT NULL,
+    cohort     TEXT NOT NULL,
+    requests   INTEGER NOT NULL,
+    errors     INTEGER NOT NULL,
+    p50_ms     REAL,
+    p95_ms     REAL,
+    PRIMARY KEY (rollout_id, t, cohort)
+);
+"#,
+    ),
 ];
 
 /// SQL functions migrations use: the same keys the ingest path computes.

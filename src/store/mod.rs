@@ -12,6 +12,7 @@
 mod ingest;
 mod keys;
 mod migrations;
+mod rollouts;
 
 pub use ingest::parse_user as parse_user_key;
 pub use ingest::{Batch, BatchIncident, EventKey, Ingested, NONE, RATE_MINUTES, SAMPLES_PER_RELEASE, event_key, user_key};
@@ -48,9 +49,13 @@ pub enum StoreError {
     Lifecycle(#[from] LifecycleError),
     #[error("signing the audit entry: {0}")]
     Sign(#[from] crate::audit::sign::KeyError),
+    #[error("{what} {id} changed underneath this write (expected revision {expected}, found {found}); nothing was written")]
+    Conflict { what: &'static str, id: String, expected: u64, found: u64 },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub use rollouts::{Point, RolloutAudit};
 
 pub struct Store {
     conn: Connection,
@@ -247,28 +252,7 @@ impl Store {
     /// transaction so a concurrent writer cannot interleave.
     pub fn transition_patch(&mut self, id: &str, t: Transition) -> Result<PatchState> {
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let mut patch = read_patch(&tx, id)?.ok_or_else(|| StoreError::NotFound { what: "patch", id: id.into() })?;
-        let action = t.name();
-        let decides = matches!(
-            t,
-            Transition::Approve { .. } | Transition::Veto { .. } | Transition::RequestChanges { .. } | Transition::BreakGlass { .. }
-        );
-        let to = patch.apply(t)?;
-        let decision = if decides { patch.approvals.last_mut() } else { None };
-        if let Some(d) = decision {
-            d.origin.clone_from(&self.origin);
-        }
-        write_patch(&tx, &patch)?;
-        #[derive(Serialize)]
-        struct Payload<'a> {
-            change: &'a crate::model::StateChange,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            decision: Option<&'a crate::model::Approval>,
-        }
-        if let Some(change) = patch.history.last() {
-            let payload = Payload { change, decision: if decides { patch.approvals.last() } else { None } };
-            append_audit(&tx, self.signer.as_ref(), change.at, &change.by, action, &format!("patch:{id}"), &payload)?;
-        }
+        let to = transition_in(&tx, self.signer.as_ref(), self.origin.as_deref(), id, t)?;
         tx.commit()?;
         Ok(to)
     }
@@ -344,6 +328,34 @@ impl Store {
             }
         }
     }
+}
+
+/// Applies a lifecycle transition to a patch inside `tx`: reads it, applies
+/// the transition (which may refuse), writes it back and appends the audit entry.
+fn transition_in(tx: &Transaction<'_>, signer: Option<&Signers>, origin: Option<&str>, id: &str, t: Transition) -> Result<PatchState> {
+    let mut patch = read_patch(tx, id)?.ok_or_else(|| StoreError::NotFound { what: "patch", id: id.into() })?;
+    let action = t.name();
+    let decides = matches!(
+        t,
+        Transition::Approve { .. } | Transition::Veto { .. } | Transition::RequestChanges { .. } | Transition::BreakGlass { .. }
+    );
+    let to = patch.apply(t)?;
+    let decision = if decides { patch.approvals.last_mut() } else { None };
+    if let Some(d) = decision {
+        d.origin = origin.map(str::to_string);
+    }
+    write_patch(tx, &patch)?;
+    #[derive(Serialize)]
+    struct Payload<'a> {
+        change: &'a crate::model::StateChange,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        decision: Option<&'a crate::model::Approval>,
+    }
+    if let Some(change) = patch.history.last() {
+        let payload = Payload { change, decision: if decides { patch.approvals.last() } else { None } };
+        append_audit(tx, signer, change.at, &change.by, action, &format!("patch:{id}"), &payload)?;
+    }
+    Ok(to)
 }
 
 /// The meta key the audit log's signed head is kept under.

@@ -54,7 +54,23 @@ pub fn snapshot(store: &Store, keyring: &Keyring) -> Result<Snapshot, StoreError
     let log = store.audit_log()?;
     let chain = chain::verify_log(&log, store.audit_head()?.as_ref(), keyring).map(|v| v.entries).map_err(|b| b.to_string());
     let audit = log.into_iter().map(|(e, _)| e).collect();
-    Ok(Snapshot { incidents: store.incidents()?, patches: store.patches()?, audit, chain, events: store.event_count()? })
+    let rollouts = store.rollouts()?;
+    let clock = jiff::Timestamp::now().as_millisecond();
+    // The newest rollout's last three minutes, for the live charts.
+    let rollout_points = match rollouts.first() {
+        Some(r) => store.rollout_points(&r.id, if r.status.is_live() { clock } else { r.updated } - 180_000)?,
+        None => Vec::new(),
+    };
+    Ok(Snapshot {
+        incidents: store.incidents()?,
+        patches: store.patches()?,
+        audit,
+        chain,
+        events: store.event_count()?,
+        rollouts,
+        rollout_points,
+        clock,
+    })
 }
 
 pub fn run(opts: Options) -> anyhow::Result<()> {

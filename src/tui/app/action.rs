@@ -13,11 +13,25 @@ pub struct Snapshot {
     /// `Ok(n)` when the audit chain verified n entries; `Err` names the first bad one.
     pub chain: Result<usize, String>,
     pub events: u64,
+    /// Rollouts, newest first, and the newest one's per-second measurements.
+    pub rollouts: Vec<crate::model::Rollout>,
+    pub rollout_points: Vec<crate::store::Point>,
+    /// The wall clock when it was read (for "next step in").
+    pub clock: crate::model::Millis,
 }
 
 impl Default for Snapshot {
     fn default() -> Snapshot {
-        Snapshot { incidents: Vec::new(), patches: Vec::new(), audit: Vec::new(), chain: Ok(0), events: 0 }
+        Snapshot {
+            incidents: Vec::new(),
+            patches: Vec::new(),
+            audit: Vec::new(),
+            chain: Ok(0),
+            events: 0,
+            rollouts: Vec::new(),
+            rollout_points: Vec::new(),
+            clock: 0,
+        }
     }
 }
 

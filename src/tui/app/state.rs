@@ -437,6 +437,13 @@ pub struct State {
     pub audit_filtering: bool,
     pub size: (u16, u16),
     pub quit: bool,
+    pub rollouts: Vec<crate::model::Rollout>,
+    /// The newest rollout's per-second measurements, canary and baseline.
+    pub rollout_points: Vec<crate::store::Point>,
+    /// The wall clock at the last load.
+    pub clock: Millis,
+    /// Charts drawn with dots instead of braille (terminals without braille glyphs).
+    pub dot_charts: bool,
 }
 
 impl State {
@@ -454,7 +461,7 @@ impl State {
         match tab {
             Tab::Incidents => self.visible.len(),
             Tab::Patches => self.patches.len(),
-            Tab::Rollouts => 0,
+            Tab::Rollouts => self.rollouts.len(),
             Tab::Audit => self.audit_rows().len(),
         }
     }

@@ -62,6 +62,9 @@ pub fn update(state: &mut State, action: Action) -> Outcome {
             state.audit = s.audit;
             state.chain = Some(s.chain);
             state.events = s.events;
+            state.rollouts = s.rollouts;
+            state.rollout_points = s.rollout_points;
+            state.clock = s.clock;
             Outcome::redraw()
         }
         Action::LoadFailed { request, error } => {

@@ -10,7 +10,7 @@ mod incident;
 mod incidents;
 mod log;
 mod patches;
-mod placeholder;
+mod rollouts;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -43,7 +43,7 @@ pub fn draw(f: &mut Frame, state: &State, ctx: &Ctx) {
         match state.tab {
             Tab::Incidents => incidents::draw(f, body, state, ctx),
             Tab::Patches => patches::draw(f, body, state, ctx),
-            Tab::Rollouts => placeholder::rollouts(f, body, ctx),
+            Tab::Rollouts => rollouts::draw(f, body, state, ctx),
             Tab::Audit => audit::draw(f, body, state, ctx),
         }
     }
