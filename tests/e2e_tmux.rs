@@ -127,11 +127,11 @@ fn demo_console_switches_tabs_shows_help_and_quits_cleanly() {
     t.keys(&["Tab"]);
     t.wait_for("No patches yet.");
     t.keys(&["3"]);
-    t.wait_for("No rollouts.");
+    t.wait_for("No rollouts yet.");
     t.keys(&["4"]);
     t.wait_for("✔ verified to #1");
     t.keys(&["BTab"]);
-    t.wait_for("No rollouts.");
+    t.wait_for("No rollouts yet.");
     t.keys(&["1"]);
     t.wait_for("Incidents (8)");
     t.keys(&["j", "j"]);

@@ -224,3 +224,58 @@ fn serve_killed_mid_canary_resumes_without_applying_a_step_twice() {
     assert_eq!(log.iter().filter(|e| e["action"] == "advance canary").count(), 2, "the patch moved forward twice, not more");
     ok(&as_user(&sb, "victor", &["audit", "verify"]));
 }
+
+/// A config for the fault cases: the demo's service and traffic, short steps.
+fn fault_config(sb: &Sandbox, extra: &str) -> std::path::PathBuf {
+    sb.write(
+        "work/suture.toml",
+        &format!(
+            r#"[rollout]
+interval_secs = 1
+warmup_secs = 1
+lost_metrics_limit = 2
+steps = [{{ weight = 50, pause_secs = 3, analysis = true }}, {{ weight = 100, pause_secs = 30, analysis = false }}]
+replay = {{ rate = 40.0, concurrency = 8 }}
+service = {{ command = ["python3", "-m", "app.server", "--port", "{{port}}", "--flags", "{{flags}}"], health = "/healthz" }}
+{extra}
+"#
+        ),
+    )
+}
+
+#[test]
+fn a_crashed_canary_and_lost_metrics_each_end_in_an_audited_rollback() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+
+    // The service's processes die mid-step: rolled back at the next look.
+    let sb = Sandbox::new();
+    fault_config(&sb, "");
+    let patch = approved(&sb, "pricing-null-discount.diff");
+    let _serve = Serve::start(&sb);
+    let id = rollout_id(&ok(&as_user(&sb, "carol", &["rollout", "start", &patch])));
+    wait_for(&sb, &id, Duration::from_secs(60), "the canary up", |r| r["status"] == "progressing");
+    // Both versions run with this sandbox's own flag file on their command line.
+    let flags = sb.path("data/suture/demo-deploy/flags.json");
+    let killed = std::process::Command::new("pkill").args(["-KILL", "-f", flags.to_str().unwrap()]).status().unwrap();
+    assert!(killed.success(), "no service process to kill");
+    let r = wait_for(&sb, &id, Duration::from_secs(30), "the rollback", |r| r["status"] == "rolled_back");
+    assert!(r["message"].as_str().unwrap().contains("a process of the rollout stopped"), "{r:#}");
+    assert_eq!(patch_state(&sb, &patch), "rolled back");
+    let log = audit(&sb);
+    let entry = log.iter().find(|e| e["action"] == "rollout roll back").expect("audited");
+    assert!(entry["payload"]["reason"].as_str().unwrap().contains("exited"), "{entry:#}");
+
+    // Metrics that cannot be read: held, then rolled back past the limit.
+    let sb = Sandbox::new();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    fault_config(&sb, &format!("metrics_source = \"prometheus\"\nprometheus = {{ url = \"http://{dead}\", timeout_secs = 1 }}"));
+    let patch = approved(&sb, "pricing-null-discount.diff");
+    let _serve = Serve::start(&sb);
+    let id = rollout_id(&ok(&as_user(&sb, "carol", &["rollout", "start", &patch])));
+    let r = wait_for(&sb, &id, Duration::from_secs(60), "the rollback", |r| r["status"] == "rolled_back");
+    assert_eq!(r["current_step"], 0, "never advanced without metrics:\n{r:#}");
+    assert!(r["message"].as_str().unwrap().contains("metrics lost for 3 intervals"), "{r:#}");
+    let log = audit(&sb);
+    assert_eq!(log.iter().filter(|e| e["action"] == "rollout metrics lost").count(), 2, "each lost interval is on the record");
+    ok(&as_user(&sb, "victor", &["audit", "verify"]));
+}

@@ -172,3 +172,42 @@ fn hostile_events_and_source_are_drawn_inert_in_the_incident_view() {
         assert!(text(&buf).contains("x␛[2J"), "{}", text(&buf));
     }
 }
+
+/// The Rollouts view on two rollouts recorded from real demo runs
+/// (`fixtures/demo/rollouts/`, made by `suture serve` with the demo service):
+/// the correct fix at full weight waiting for promotion, with its charts,
+/// verdicts and guardrail, and the slow fix rolled back.
+fn recorded_rollouts(w: u16, h: u16, dots: bool) -> String {
+    let load = |name: &str| -> (suture::model::Rollout, Vec<suture::store::Point>) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo/rollouts").join(name);
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        (serde_json::from_value(v["rollout"].clone()).unwrap(), serde_json::from_value(v["points"].clone()).unwrap())
+    };
+    let (good, points) = load("promoted-candidate.json");
+    let (bad, _) = load("rolled-back.json");
+    let mut state = state_with(demo(), w, h);
+    update(&mut state, Action::Command(Command::TabRollouts));
+    state.clock = good.updated;
+    state.rollouts = vec![good, bad];
+    state.rollout_points = points;
+    state.dot_charts = dots;
+    text(&render(&state, &Theme::builtin(Depth::TrueColor), &Keymap::default()))
+}
+
+#[test]
+fn rollouts_recorded_160x48() {
+    insta::assert_snapshot!(recorded_rollouts(160, 48, false));
+}
+
+#[test]
+fn rollouts_recorded_80x24() {
+    insta::assert_snapshot!(recorded_rollouts(80, 24, false));
+}
+
+#[test]
+fn rollouts_recorded_with_dots_160x48() {
+    let dots = recorded_rollouts(160, 48, true);
+    assert!(!dots.chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)), "no braille when dots are asked for");
+    assert!(recorded_rollouts(160, 48, false).chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)), "braille by default");
+    insta::assert_snapshot!(dots);
+}

@@ -152,7 +152,7 @@ fn guard_state(g: &GuardrailCfg) -> GuardrailState {
 }
 
 /// What a person asks of a rollout.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Promote,
     Pause,

@@ -601,6 +601,7 @@ fn console(loaded: &Loaded) -> Result<()> {
             signers: s.signers,
             store: path.clone(),
             read_only: s.read_only,
+            deploy_flags: deliver::rollout_cfg(loaded, is_demo).ok().and_then(|c| deliver::flags_path(loaded, &c, is_demo).ok()),
         })),
     });
     if let Some((stop, thread)) = tail {
@@ -1008,10 +1009,17 @@ fn serve(loaded: &Loaded, otlp: Option<&str>, proxy: Option<&str>) -> Result<()>
         }),
         None => None,
     };
-    let (controller_store, _, _) = open_store_as(loaded, &s)?;
-    let env = deliver::env(loaded, is_demo, proxy)?;
-    let delivery = crate::serve::Delivery { store: controller_store, env };
-    let totals = crate::serve::run(otlp, Some(delivery), |l| {
+    // Rollouts need a source tree and a service to run; without them serve
+    // still receives signals, and says plainly that it watches no rollouts.
+    let delivery = match deliver::env(loaded, is_demo, proxy) {
+        Ok(env) => Some(crate::serve::Delivery { store: open_store_as(loaded, &s)?.0, env }),
+        Err(e) if otlp.is_some() && proxy.is_none() => {
+            eprintln!("rollouts are not watched here: {e:#}");
+            None
+        }
+        Err(e) => return Err(e.context("setting up the rollout controller")),
+    };
+    let totals = crate::serve::run(otlp, delivery, |l| {
         if let Some(local) = l.otlp {
             println!("listening on http://{local} (OTLP/HTTP logs, JSON)");
         }

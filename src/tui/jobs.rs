@@ -48,6 +48,8 @@ pub struct Gov {
     pub signers: Signers,
     pub store: PathBuf,
     pub read_only: bool,
+    /// The deployment's flag file, where an abort throws the kill switch.
+    pub deploy_flags: Option<PathBuf>,
 }
 
 impl Gov {
@@ -64,6 +66,45 @@ impl Gov {
         } else {
             format!("{} {what} by {}: the patch is {}", p.id, self.person.name, state.label())
         })
+    }
+
+    /// Steers a rollout as the person at the keyboard; `Ok` says what happened.
+    pub fn steer(&self, rollout: &str, command: &crate::canary::controller::Command) -> Result<String, String> {
+        use crate::canary::controller::Command;
+        if self.read_only {
+            return Err(format!("{} is read-only here: cannot {} a rollout", self.person.name, command.name()));
+        }
+        let needs_role = matches!(command, Command::Promote | Command::Resume);
+        if needs_role && !matches!(self.person.role, crate::model::Role::Reviewer | crate::model::Role::Commander) {
+            return Err(format!(
+                "{} is {}: {} takes a reviewer or a commander",
+                self.person.name,
+                self.person.role.with_article(),
+                command.name()
+            ));
+        }
+        let flags = self.deploy_flags.as_deref().ok_or("no deployment flag file is configured (rollout.flag_file)")?;
+        let mut store = Store::open(&self.store).map_err(|e| e.to_string())?.with_signer(self.signers.clone());
+        store.set_origin(self.person.origin.clone());
+        let r = crate::canary::controller::command(&mut store, rollout, command, &self.person.actor(), flags, now())?;
+        Ok(format!("{} {} by {}: {}", r.id, r.status.label(), self.person.name, r.message))
+    }
+
+    pub fn spawn_steer(
+        self: &Arc<Self>,
+        request: RequestId,
+        rollout: String,
+        command: crate::canary::controller::Command,
+        tx: UnboundedSender<Action>,
+    ) -> bool {
+        let gov = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("suture-steer".into())
+            .spawn(move || {
+                let result = gov.steer(&rollout, &command);
+                let _ = tx.send(Action::Decided { request, result });
+            })
+            .is_ok()
     }
 
     /// Runs `decide` on a thread of its own and reports as an action.

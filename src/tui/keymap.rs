@@ -117,6 +117,10 @@ pub enum Command {
     DialogNextField,
     Attest,
     Postmortem,
+    RolloutPromote,
+    RolloutPauseResume,
+    RolloutAbort,
+    RolloutKill,
 }
 
 /// One binding: its command, keys, description and context.
@@ -288,6 +292,10 @@ impl Default for Keymap {
                 b(C::Filter, "filter", &["/"], "filter incidents", List, true),
                 b(C::ClearFilter, "clear_filter", &["esc"], "clear the filter", List, false),
                 b(C::Sort, "sort", &["s"], "next sort key", List, false),
+                danger(b(C::RolloutPromote, "rollout_promote", &["p"], "promote the rollout (Rollouts)", List, false)),
+                danger(b(C::RolloutPauseResume, "rollout_pause", &["space"], "pause/resume the rollout (Rollouts)", List, false)),
+                danger(b(C::RolloutAbort, "rollout_abort", &["X"], "abort the rollout (Rollouts)", List, false)),
+                danger(b(C::RolloutKill, "rollout_kill", &["K"], "kill switch: patched code off now (Rollouts)", List, false)),
                 b(C::SortReverse, "sort_reverse", &["S"], "reverse the sort", List, false),
                 b(C::Back, "back", &["esc", "backspace"], "back to the incidents", Incident, true),
                 b(C::FrameUp, "frame_up", &["up", "k"], "previous frame", Incident, true),

@@ -102,6 +102,7 @@ pub fn answer(store: &Store, source: Option<&SourceTree>, keyring: Option<&std::
         | Effect::Verify { .. }
         | Effect::Propose { .. }
         | Effect::Decide { .. }
+        | Effect::Steer { .. }
         | Effect::WriteRecord { .. }
         | Effect::Quit => None,
     }
@@ -229,6 +230,15 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
                             let _ = tx.send(Action::Decided {
                                 request,
                                 result: Err("decisions cannot be recorded from this console (no identity)".into()),
+                            });
+                        }
+                    }
+                    Effect::Steer { request, rollout, command } => {
+                        let spawned = opts.gov.as_ref().map(|g| g.spawn_steer(request, rollout, command, tx.clone()));
+                        if spawned != Some(true) {
+                            let _ = tx.send(Action::Decided {
+                                request,
+                                result: Err("rollouts cannot be steered from this console (no identity)".into()),
                             });
                         }
                     }

@@ -7,6 +7,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use super::state::{Dialog, DialogKind, PanelKind, ReproPanel};
 use super::update::Outcome;
 use super::{Effect, State, Tab};
+use crate::canary::controller::Command as Steer;
 use crate::govern::Choice;
 use crate::model::{PatchState, Role};
 
@@ -37,6 +38,7 @@ pub fn open(state: &mut State, kind: DialogKind) -> Outcome {
         DialogKind::RequestChanges => {
             matches!(p.state, PatchState::Proposed | PatchState::Verified | PatchState::Failed | PatchState::Approved)
         }
+        DialogKind::Promote | DialogKind::Abort | DialogKind::KillSwitch => false,
     };
     if !open {
         state.status = Some(format!("patch {} is {}: it cannot be given a {} now", p.id, p.state.label(), kind.title().to_lowercase()));
@@ -105,18 +107,29 @@ pub fn submit(state: &mut State) -> Outcome {
         d.on_confirm = true;
         return Outcome::redraw();
     }
+    state.last_job_request += 1;
+    let request = state.last_job_request;
+    d.request = Some(request);
+    if let Some(rollout) = d.rollout.clone() {
+        let command = match d.kind {
+            DialogKind::Promote => Steer::Promote,
+            DialogKind::KillSwitch => Steer::Abort { reason: format!("kill switch: {text}") },
+            _ => Steer::Abort { reason: text },
+        };
+        return Outcome::with(Effect::Steer { request, rollout, command });
+    }
     let choice = match d.kind {
         DialogKind::Approve => Choice::Approve { comment: text },
         DialogKind::Veto => Choice::Veto { reason: text },
         DialogKind::RequestChanges => Choice::RequestChanges { comment: text },
         DialogKind::BreakGlass => Choice::BreakGlass { reason: text },
+        DialogKind::Promote | DialogKind::Abort | DialogKind::KillSwitch => {
+            d.request = None;
+            d.error = Some("this dialog lost its rollout; close it and press the key again".into());
+            return Outcome::redraw();
+        }
     };
     let patch = d.patch.clone();
-    state.last_job_request += 1;
-    let request = state.last_job_request;
-    if let Some(d) = state.dialog.as_mut() {
-        d.request = Some(request);
-    }
     Outcome::with(Effect::Decide { request, patch, choice })
 }
 
@@ -134,6 +147,86 @@ pub fn decided(state: &mut State, request: super::RequestId, result: Result<Stri
             d.error = Some(e);
         }
     }
+    Outcome::redraw()
+}
+
+/// The rollout selected on the Rollouts tab, or why there is none.
+fn selected_rollout(state: &mut State) -> Option<crate::model::Rollout> {
+    if state.tab != Tab::Rollouts {
+        state.status = Some("rollout keys work on the Rollouts tab (3)".into());
+        return None;
+    }
+    let r = state.rollouts.get(state.selected(Tab::Rollouts)).cloned();
+    if r.is_none() {
+        state.status = Some("no rollout selected".into());
+    }
+    r
+}
+
+/// Whether the person at the keyboard may do this to a rollout.
+fn may_steer(state: &mut State, what: &str, needs_role: bool) -> bool {
+    match &state.me {
+        Some(me) if needs_role && !matches!(me.role, Role::Reviewer | Role::Commander) => {
+            state.status = Some(format!("{} is {}: only reviewers and commanders can {what}", me.name, me.role.with_article()));
+            false
+        }
+        _ => true,
+    }
+}
+
+/// Opens the typed-confirmation dialog for promote, abort or the kill switch.
+pub fn open_rollout(state: &mut State, kind: DialogKind) -> Outcome {
+    let Some(r) = selected_rollout(state) else { return Outcome::redraw() };
+    let what = kind.title().to_lowercase();
+    if !may_steer(state, "promote", kind == DialogKind::Promote) {
+        return Outcome::redraw();
+    }
+    if !r.status.is_live() {
+        state.status = Some(format!("rollout {} is {}: nothing to {what}", r.id, r.status.label()));
+        return Outcome::redraw();
+    }
+    if kind == DialogKind::KillSwitch && r.kill_switch.is_none() {
+        state.status = Some(format!("patch {} has no kill switch; abort (X) takes its traffic off instead", r.patch_id));
+        return Outcome::redraw();
+    }
+    let title = state.patches.iter().find(|p| p.id == r.patch_id).map(|p| p.title.clone()).unwrap_or_default();
+    state.dialog = Some(Dialog::for_rollout(kind, &r, &title));
+    Outcome::redraw()
+}
+
+/// Pauses a progressing rollout or resumes a paused one (no dialog: holding
+/// is always safe, and resuming takes the role).
+pub fn pause_resume(state: &mut State) -> Outcome {
+    let Some(r) = selected_rollout(state) else { return Outcome::redraw() };
+    let command = match r.status {
+        crate::model::RolloutStatus::Paused => Steer::Resume,
+        crate::model::RolloutStatus::Progressing | crate::model::RolloutStatus::Pending => Steer::Pause,
+        s => {
+            state.status = Some(format!("rollout {} is {}: only a progressing rollout pauses", r.id, s.label()));
+            return Outcome::redraw();
+        }
+    };
+    if !may_steer(state, "resume", command == Steer::Resume) {
+        return Outcome::redraw();
+    }
+    state.last_job_request += 1;
+    let request = state.last_job_request;
+    state.status = Some(format!("{} {}…", if command == Steer::Resume { "resuming" } else { "pausing" }, r.id));
+    Outcome::with(Effect::Steer { request, rollout: r.id, command })
+}
+
+/// A pause or resume was recorded (or refused): said in the status line.
+pub fn steered(state: &mut State, request: super::RequestId, result: Result<String, String>) -> Outcome {
+    if state.dialog.as_ref().is_some_and(|d| d.request == Some(request)) {
+        return decided(state, request, result);
+    }
+    if request != state.last_job_request {
+        return Outcome::default();
+    }
+    state.status = Some(match result {
+        Ok(s) => s,
+        Err(e) => format!("✖ {e}"),
+    });
     Outcome::redraw()
 }
 
@@ -278,7 +371,8 @@ mod tests {
     /// on: none starts a write and no dialog opens.
     #[test]
     fn read_only_mode_blocks_every_dangerous_action() {
-        let writes = |e: &Effect| matches!(e, Effect::Verify { .. } | Effect::Propose { .. } | Effect::Decide { .. });
+        let writes =
+            |e: &Effect| matches!(e, Effect::Verify { .. } | Effect::Propose { .. } | Effect::Decide { .. } | Effect::Steer { .. });
         let contexts = |role| {
             let mut patch_view = reviewing(role);
             patch_view.read_only = true;
@@ -290,7 +384,10 @@ mod tests {
                 Some(IncidentView { id: "INC-A".into(), request: 1, detail: None, frame: None, show_library: false, pane: Pane::Trace });
             let mut list = patch_view.clone();
             list.patch_view = None;
-            vec![patch_view, incident, list]
+            let mut rollouts = list.clone();
+            rollouts.tab = Tab::Rollouts;
+            rollouts.rollouts = vec![live_rollout()];
+            vec![patch_view, incident, list, rollouts]
         };
         let mut dangerous_seen = 0;
         for b in Keymap::default().bindings {
@@ -306,10 +403,88 @@ mod tests {
             }
             dangerous_seen += usize::from(b.dangerous);
         }
-        assert_eq!(dangerous_seen, 6, "verify, propose, approve, veto, request changes, break-glass");
+        assert_eq!(
+            dangerous_seen, 10,
+            "verify, propose, approve, veto, request changes, break-glass, promote, pause/resume, abort, kill switch"
+        );
         // The same walk with read-only off does start them: the test can fail.
         let mut s = reviewing(Role::Commander);
         update(&mut s, Action::Command(Command::Approve));
         assert!(s.dialog.is_some());
+        let mut s = reviewing(Role::Commander);
+        s.patch_view = None;
+        s.tab = Tab::Rollouts;
+        s.rollouts = vec![live_rollout()];
+        update(&mut s, Action::Command(Command::RolloutKill));
+        assert!(s.dialog.as_ref().is_some_and(|d| d.rollout.as_deref() == Some("RO-1")));
+        let o = update(&mut s, Action::Command(Command::DialogSubmit));
+        assert!(o.effects.is_empty(), "a reason and the typed confirmation come first");
+    }
+
+    fn live_rollout() -> crate::model::Rollout {
+        crate::model::Rollout {
+            id: "RO-1".into(),
+            patch_id: "abcdef123456".into(),
+            backend: "local".into(),
+            steps: vec![crate::model::RolloutStep { weight: 25, pause_secs: 8, analysis: true }],
+            current_step: 0,
+            step_started: Some(1),
+            paused_ms: 0,
+            paused_at: None,
+            desired_weight: 25,
+            actual_weight: Some(24),
+            status: crate::model::RolloutStatus::Progressing,
+            started: 1,
+            updated: 1,
+            requested_by: "carol".into(),
+            revision: 2,
+            verdicts: vec![],
+            guardrails: vec![],
+            kill_switch: Some("suture.kill.x".into()),
+            killed: false,
+            metrics_lost: 0,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn rollout_keys_confirm_by_typing_the_patch_id_and_steer_through_an_effect() {
+        let mut s = reviewing(Role::Commander);
+        s.patch_view = None;
+        s.tab = Tab::Rollouts;
+        s.rollouts = vec![live_rollout()];
+        update(&mut s, Action::Command(Command::RolloutAbort));
+        for c in "canary hurts".chars() {
+            update(&mut s, Action::DialogKey(KeyEvent::from(crossterm::event::KeyCode::Char(c))));
+        }
+        let o = update(&mut s, Action::Command(Command::DialogSubmit));
+        assert!(o.effects.is_empty());
+        assert!(s.dialog.as_ref().unwrap().error.as_ref().unwrap().contains("type abcdef12"));
+        for c in "abcdef12".chars() {
+            update(&mut s, Action::DialogKey(KeyEvent::from(crossterm::event::KeyCode::Char(c))));
+        }
+        let o = update(&mut s, Action::Command(Command::DialogSubmit));
+        assert_eq!(
+            o.effects,
+            vec![Effect::Steer {
+                request: s.last_job_request,
+                rollout: "RO-1".into(),
+                command: Steer::Abort { reason: "canary hurts".into() }
+            }]
+        );
+        let request = s.last_job_request;
+        update(&mut s, Action::Decided { request, result: Ok("RO-1 aborted".into()) });
+        assert!(s.dialog.is_none());
+        // Space pauses at once; an engineer cannot resume.
+        let o = update(&mut s, Action::Command(Command::RolloutPauseResume));
+        assert!(matches!(&o.effects[..], [Effect::Steer { command: Steer::Pause, .. }]));
+        s.rollouts[0].status = crate::model::RolloutStatus::Paused;
+        s.me.as_mut().unwrap().role = Role::Engineer;
+        let o = update(&mut s, Action::Command(Command::RolloutPauseResume));
+        assert!(o.effects.is_empty() && s.status.as_ref().unwrap().contains("only reviewers and commanders can resume"));
+        // Elsewhere the keys say where they work.
+        s.tab = Tab::Incidents;
+        update(&mut s, Action::Command(Command::RolloutPromote));
+        assert_eq!(s.status.as_deref(), Some("rollout keys work on the Rollouts tab (3)"));
     }
 }

@@ -33,6 +33,12 @@ pub enum Effect {
         patch: String,
         choice: crate::govern::Choice,
     },
+    /// Steer a rollout: promote, pause, resume, abort, kill switch (signed, audited).
+    Steer {
+        request: RequestId,
+        rollout: String,
+        command: crate::canary::controller::Command,
+    },
     /// Write a patch's signed attestation, or an incident's post-mortem, to a file.
     WriteRecord {
         request: RequestId,

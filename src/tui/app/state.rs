@@ -323,6 +323,9 @@ pub enum DialogKind {
     Veto,
     RequestChanges,
     BreakGlass,
+    Promote,
+    Abort,
+    KillSwitch,
 }
 
 impl DialogKind {
@@ -332,6 +335,9 @@ impl DialogKind {
             DialogKind::Veto => "Veto",
             DialogKind::RequestChanges => "Request changes",
             DialogKind::BreakGlass => "BREAK-GLASS approval",
+            DialogKind::Promote => "Promote the canary to everyone",
+            DialogKind::Abort => "Abort the rollout",
+            DialogKind::KillSwitch => "KILL SWITCH: patched code off",
         }
     }
 
@@ -342,6 +348,9 @@ impl DialogKind {
             DialogKind::Veto => ("reason (required)", false),
             DialogKind::RequestChanges => ("what to change (required)", false),
             DialogKind::BreakGlass => ("reason for breaking the glass (required)", false),
+            DialogKind::Promote => ("comment (optional)", true),
+            DialogKind::Abort => ("reason for the abort (required)", false),
+            DialogKind::KillSwitch => ("reason (required)", false),
         }
     }
 }
@@ -361,6 +370,8 @@ pub struct Dialog {
     pub error: Option<String>,
     /// Set while the decision is being recorded.
     pub request: Option<RequestId>,
+    /// The rollout a promote / abort / kill-switch dialog steers.
+    pub rollout: Option<String>,
 }
 
 impl Dialog {
@@ -376,6 +387,24 @@ impl Dialog {
             on_confirm: false,
             error: None,
             request: None,
+            rollout: None,
+        }
+    }
+
+    /// A dialog that changes production through a rollout: always a typed confirmation.
+    pub fn for_rollout(kind: DialogKind, rollout: &crate::model::Rollout, patch_title: &str) -> Dialog {
+        let mut editor = ratatui_textarea::TextArea::default();
+        editor.set_placeholder_text(kind.text_label().0);
+        Dialog {
+            kind,
+            patch: rollout.patch_id.clone(),
+            patch_title: patch_title.to_string(),
+            editor,
+            confirm: Some(String::new()),
+            on_confirm: false,
+            error: None,
+            request: None,
+            rollout: Some(rollout.id.clone()),
         }
     }
 

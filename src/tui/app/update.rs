@@ -125,7 +125,7 @@ pub fn update(state: &mut State, action: Action) -> Outcome {
             refilter(state)
         }
         Action::DialogKey(k) => decide::key(state, k),
-        Action::Decided { request, result } => decide::decided(state, request, result),
+        Action::Decided { request, result } => decide::steered(state, request, result),
         Action::Wrote { request, result } => {
             if request != state.last_job_request {
                 return Outcome::default();
@@ -627,6 +627,10 @@ fn command(state: &mut State, c: Command) -> Outcome {
         Command::DialogSubmit => decide::submit(state),
         Command::DialogCancel => decide::cancel(state),
         Command::DialogNextField => decide::next_field(state),
+        Command::RolloutPromote => decide::open_rollout(state, DialogKind::Promote),
+        Command::RolloutAbort => decide::open_rollout(state, DialogKind::Abort),
+        Command::RolloutKill => decide::open_rollout(state, DialogKind::KillSwitch),
+        Command::RolloutPauseResume => decide::pause_resume(state),
         Command::Attest => match state.patch_view.as_ref().map(|v| v.id.clone()) {
             Some(patch) => decide::write_record(state, super::Record::Attestation { patch }),
             None => Outcome::default(),

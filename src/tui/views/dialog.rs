@@ -16,11 +16,15 @@ use crate::tui::widgets::text::inert;
 pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
     let Some(d) = &state.dialog else { return };
     let t = ctx.theme;
-    let glass = d.kind == DialogKind::BreakGlass;
+    // Production changes and break-glass: a warning and a typed confirmation.
+    let glass = d.confirm.is_some();
     let height = if glass { 17 } else { 13 };
     let rect = centered(area, 76, height);
     f.render_widget(Clear, rect);
-    let title = format!("{} · patch {}", d.kind.title(), d.patch);
+    let title = match &d.rollout {
+        Some(r) => format!("{} · rollout {} · patch {}", d.kind.title(), inert(r), d.patch),
+        None => format!("{} · patch {}", d.kind.title(), d.patch),
+    };
     let block = if glass { titled(&title, ctx).border_style(t.error()) } else { titled(&title, ctx) };
     let inner = block.inner(rect);
     f.render_widget(block, rect);
@@ -50,13 +54,21 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
         what,
     );
     if glass {
-        f.render_widget(
-            Paragraph::new(Line::styled(
+        let warning_text = match d.kind {
+            DialogKind::Promote => " Every request goes to the patched version, which becomes the stable one. Recorded, signed.",
+            DialogKind::Abort => {
+                " Every request goes back to the stable version now, the patch's kill switch is thrown and the patch is rolled back."
+            }
+            DialogKind::KillSwitch => {
+                " ⚠ The patch's kill switch is thrown now: its code is off in every process within a second, and the rollout is aborted."
+            }
+            _ => {
                 " ⚠ BREAK-GLASS stands in for every approval this patch's tier needs. It is marked loudly in the audit log, \
-                 the review screen and the post-mortem.",
-                t.error().add_modifier(Modifier::BOLD),
-            ))
-            .wrap(Wrap { trim: true }),
+                 the review screen and the post-mortem."
+            }
+        };
+        f.render_widget(
+            Paragraph::new(Line::styled(warning_text, t.error().add_modifier(Modifier::BOLD))).wrap(Wrap { trim: true }),
             warning,
         );
     }

@@ -72,7 +72,9 @@ fn draw_list(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
         Constraint::Length(6),
     ];
     let header = Row::new(["rollout", "patch", "status", "step", "set", "actual"]).style(t.header());
-    let table = Table::new(rows, widths).header(header).row_highlight_style(t.selection()).block(titled("Rollouts", ctx));
+    let keys = if state.read_only { " read-only " } else { " p promote · space pause/resume · X abort · K kill switch " };
+    let block = titled("Rollouts", ctx).title_bottom(Line::styled(keys, t.dim()));
+    let table = Table::new(rows, widths).header(header).row_highlight_style(t.selection()).block(block);
     let mut ts = TableState::default().with_selected(Some(state.selected[Tab::Rollouts.index()]));
     f.render_stateful_widget(table, area, &mut ts);
 }
@@ -127,11 +129,17 @@ fn draw_detail(f: &mut Frame, area: Rect, r: &Rollout, points: &[Point], state: 
     let [a, b] = Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(left);
     let [c, d] = Layout::vertical([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(right);
     let marker = if state.dot_charts { Marker::Dot } else { Marker::Braille };
+    // The x axis is the rollout's whole planned timeline, fixed from its
+    // start: each second adds a few dots at the right instead of shifting
+    // every dot left, so a live view redraws little.
+    let planned: u64 = r.steps.iter().map(|s| s.pause_secs).sum();
+    let span = (planned as f64).max(points.last().map_or(0.0, |p| (p.t - r.started) as f64 / 1000.0)).max(10.0);
+    let x = Timeline { origin: r.started, span };
     let rate = |p: &Point| if p.requests == 0 { None } else { Some(p.errors as f64 / p.requests as f64 * 100.0) };
-    chart(f, a, "error rate %", points, &rate, marker, ctx);
-    chart(f, b, "p50 ms", points, &|p: &Point| p.p50_ms, marker, ctx);
-    chart(f, c, "p95 ms", points, &|p: &Point| p.p95_ms, marker, ctx);
-    chart(f, d, "requests/s", points, &|p: &Point| Some(p.requests as f64), marker, ctx);
+    chart(f, a, "error rate %", points, &rate, marker, x, ctx);
+    chart(f, b, "p50 ms", points, &|p: &Point| p.p50_ms, marker, x, ctx);
+    chart(f, c, "p95 ms", points, &|p: &Point| p.p95_ms, marker, x, ctx);
+    chart(f, d, "requests/s", points, &|p: &Point| Some(p.requests as f64), marker, x, ctx);
 
     let mut lines = Vec::new();
     if r.verdicts.is_empty() {
@@ -182,16 +190,38 @@ fn draw_detail(f: &mut Frame, area: Rect, r: &Rollout, points: &[Point], state: 
     f.render_widget(Paragraph::new(lines), verdicts);
 }
 
-/// One chart: canary against baseline over the points' seconds.
-fn chart(f: &mut Frame, area: Rect, title: &str, points: &[Point], value: &dyn Fn(&Point) -> Option<f64>, marker: Marker, ctx: &Ctx) {
+/// Where a chart's x axis starts (the rollout's start) and how many seconds it spans.
+#[derive(Clone, Copy)]
+struct Timeline {
+    origin: crate::model::Millis,
+    span: f64,
+}
+
+/// One chart: canary against baseline over the rollout's seconds.
+#[allow(clippy::too_many_arguments)]
+fn chart(
+    f: &mut Frame,
+    area: Rect,
+    title: &str,
+    points: &[Point],
+    value: &dyn Fn(&Point) -> Option<f64>,
+    marker: Marker,
+    x: Timeline,
+    ctx: &Ctx,
+) {
     let t = ctx.theme;
-    let t0 = points.first().map_or(0, |p| p.t);
     let series = |cohort: &str| -> Vec<(f64, f64)> {
-        points.iter().filter(|p| p.cohort == cohort).filter_map(|p| value(p).map(|v| ((p.t - t0) as f64 / 1000.0, v))).collect()
+        points
+            .iter()
+            .filter(|p| p.cohort == cohort && p.t >= x.origin)
+            .filter_map(|p| value(p).map(|v| ((p.t - x.origin) as f64 / 1000.0, v)))
+            .collect()
     };
     let (base, canary) = (series("baseline"), series("canary"));
-    let max_x = base.iter().chain(&canary).map(|p| p.0).fold(1.0, f64::max);
-    let max_y = base.iter().chain(&canary).map(|p| p.1).fold(0.0, f64::max).max(1e-9) * 1.1;
+    let max_x = x.span;
+    // The y axis only grows, in steps, so it does not rescale every second.
+    let top = base.iter().chain(&canary).map(|p| p.1).fold(0.0, f64::max);
+    let max_y = nice_ceiling(top);
     let last = |s: &[(f64, f64)]| s.last().map(|p| format!("{:.1}", p.1)).unwrap_or_else(|| "-".into());
     let title = Line::from(vec![
         Span::styled(format!(" {title} "), t.header()),
@@ -207,4 +237,13 @@ fn chart(f: &mut Frame, area: Rect, title: &str, points: &[Point], value: &dyn F
         .x_axis(Axis::default().bounds([0.0, max_x]).style(t.border()))
         .y_axis(Axis::default().bounds([0.0, max_y]).style(t.border()).labels([Span::raw("0"), Span::raw(format!("{:.1}", max_y))]));
     f.render_widget(chart, area);
+}
+
+/// The smallest of 1, 2 or 5 times a power of ten at or above `v` (at least 1).
+fn nice_ceiling(v: f64) -> f64 {
+    if !v.is_finite() || v <= 1.0 {
+        return 1.0;
+    }
+    let p = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * p).find(|c| *c >= v).unwrap_or(10.0 * p)
 }
