@@ -5,9 +5,9 @@ Usage: python3 benches/mannwhitney_scipy.py SAMPLES.json
 
 SAMPLES.json holds {"x": [...], "y": [...]}. The script runs
 scipy.stats.mannwhitneyu(x, y, alternative="two-sided") once to warm up, then
-five more times, and prints a single JSON line
+thirty more times, and prints a single JSON line
 
-    {"u": <U statistic of x>, "p": <p-value>, "seconds": <best of the five>}
+    {"u": <U statistic of x>, "p": <p-value>, "seconds": <best of the thirty>}
 
 The Rust benchmark calls this to compare against `canary::stats::mann_whitney`.
 Conversion of the lists to NumPy arrays happens before timing, so only the
@@ -21,7 +21,7 @@ import time
 import numpy as np
 from scipy import stats
 
-RUNS = 5
+RUNS = 30
 
 
 def main():

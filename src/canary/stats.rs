@@ -558,38 +558,31 @@ fn rank_sum_untied(x: &[f64], y: &[f64]) -> Option<f64> {
 /// Ranks the pooled sample group by group of equal values, with midranks for
 /// ties, and accumulates the tie term.
 fn rank_sum_tied(x: &[f64], y: &[f64]) -> RankSum {
+    let (n, m) = (x.len(), y.len());
     let (mut i, mut j) = (0usize, 0usize);
-    let mut ranked = 0usize;
-    let mut r1 = 0.0;
-    let mut tie_term = 0.0;
-    let mut ties = false;
-    while i < x.len() || j < y.len() {
-        let value = match (x.get(i), y.get(j)) {
-            (Some(&a), Some(&b)) => a.min(b),
-            (Some(&a), None) | (None, Some(&a)) => a,
-            (None, None) => break,
-        };
+    let mut ranked = 0u64;
+    // Twice the rank sum, in integers: a group's ranks ranked+1 ..= ranked+t
+    // share the mean (2·ranked + t + 1) / 2.
+    let mut r1_twice = 0u128;
+    let mut tie_term = 0u128;
+    while i < n || j < m {
+        let value = if j >= m || (i < n && x[i] <= y[j]) { x[i] } else { y[j] };
         let start_x = i;
-        while x.get(i) == Some(&value) {
+        while i < n && x[i] == value {
             i += 1;
         }
         let start_y = j;
-        while y.get(j) == Some(&value) {
+        while j < m && y[j] == value {
             j += 1;
         }
-        let in_x = i - start_x;
-        let group = in_x + (j - start_y);
-        // Ranks ranked+1 ..= ranked+group share their mean.
-        let mid_rank = ranked as f64 + (group as f64 + 1.0) / 2.0;
-        r1 += in_x as f64 * mid_rank;
-        if group > 1 {
-            ties = true;
-            let t = group as f64;
-            tie_term += t * t * t - t;
-        }
+        let in_x = (i - start_x) as u64;
+        let group = in_x + (j - start_y) as u64;
+        r1_twice += u128::from(in_x) * u128::from(2 * ranked + group + 1);
+        let t = u128::from(group);
+        tie_term += t * t * t - t;
         ranked += group;
     }
-    RankSum { r1, tie_term, ties }
+    RankSum { r1: r1_twice as f64 / 2.0, tie_term: tie_term as f64, ties: tie_term > 0 }
 }
 
 /// Exact `P(U >= u)` under the null (no ties) as SciPy's `_MWU.sf`, or `None`
