@@ -93,9 +93,9 @@ fn now_ms() -> i64 {
 /// A pty pair sized W x H: (master, slave).
 fn pty() -> (OwnedFd, OwnedFd) {
     let (mut master, mut slave) = (0, 0);
-    let mut size = libc::winsize { ws_row: H, ws_col: W, ws_xpixel: 0, ws_ypixel: 0 };
+    let size = libc::winsize { ws_row: H, ws_col: W, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: openpty writes two fds; the pointers are to locals.
-    let rc = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null_mut(), &mut size) };
+    let rc = unsafe { libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), &size) };
     assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
     // SAFETY: both fds were just opened and are owned here.
     unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) }
