@@ -159,6 +159,7 @@ fn console_bytes_per_second() -> f64 {
     std::thread::sleep(Duration::from_secs(2));
 
     let before = counted.load(Ordering::Relaxed);
+    eprintln!("console up: {before} bytes so far (first screen and the switch to Rollouts)");
     let start = Instant::now();
     for k in 1..=SECONDS {
         let (r_k, seen) = at_second(&r, &points, k as usize, now_ms());
@@ -169,14 +170,25 @@ fn console_bytes_per_second() -> f64 {
     let bytes = counted.load(Ordering::Relaxed) - before;
     let secs = start.elapsed().as_secs_f64();
     keys.write_all(b"q").unwrap();
-    let _ = child.wait();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while child.try_wait().ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            eprintln!("the console did not quit on q; killed");
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     drop(keys);
-    let _ = reader.join();
+    // The reader ends when the pty's last writer is gone.
+    drop(reader);
     let _ = std::fs::remove_dir_all(&dir);
     bytes as f64 / secs
 }
 
-/// The same screens, each drawn in full: a fresh frame every second.
+/// The same screens, each drawn in full: a fresh frame every second, drawn
+/// on an empty terminal after a clear.
 fn full_repaint_bytes_per_second() -> f64 {
     let (r, points) = recorded();
     let theme = Theme::builtin(Depth::TrueColor);
@@ -191,7 +203,9 @@ fn full_repaint_bytes_per_second() -> f64 {
         state.rollouts = vec![r_k];
         state.rollout_points = seen;
         state.clock = now;
-        let mut out = Vec::new();
+        // Clear and home, then every cell that is not blank: what a
+        // full-screen redraw costs (blank cells after a clear cost nothing).
+        let mut out = b"\x1b[H\x1b[2J".to_vec();
         {
             let backend = CrosstermBackend::new(&mut out);
             let mut term = Terminal::with_options(
@@ -199,7 +213,6 @@ fn full_repaint_bytes_per_second() -> f64 {
                 ratatui::TerminalOptions { viewport: ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, W, H)) },
             )
             .unwrap();
-            term.clear().unwrap();
             let review = std::cell::RefCell::new(suture::review::hl::DocCache::default());
             let ctx = suture::tui::views::Ctx { theme: &theme, keymap: &keymap, review: &review };
             term.draw(|f| suture::tui::views::draw(f, &state, &ctx)).unwrap();
