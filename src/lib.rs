@@ -21,6 +21,7 @@ pub mod propose;
 pub mod repro;
 pub mod review;
 pub mod serve;
+pub mod serve_lock;
 pub mod signals;
 pub mod source;
 pub mod store;

@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 
 use common::Sandbox;
 
+/// Tests that run repros, the gauntlet or a canary take turns: on two
+/// cores, one of them loading the machine slows the others past their waits.
+static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 struct Tmux {
     socket: String,
     sandbox: Sandbox,
@@ -263,6 +267,7 @@ fn events_appended_to_a_followed_file_appear_in_the_open_console() {
 
 #[test]
 fn the_console_runs_a_repro_and_verifies_a_patch_live_and_stays_responsive() {
+    let _turn = HEAVY.lock().unwrap_or_else(|p| p.into_inner());
     // A wrong patch recorded by `suture verify`, so the Patches tab has one to re-verify.
     let t = Tmux::start_with("verify", "", |sb| {
         sb.write("work/suture.toml", "[verify]\nflaky_reruns = 1\n\n[verify.tests]\ncommand = [\"python3\", \"-m\", \"unittest\", \"discover\", \"-s\", \"tests\", \"-t\", \".\", \"-v\"]\n");
@@ -303,6 +308,7 @@ fn the_console_runs_a_repro_and_verifies_a_patch_live_and_stays_responsive() {
 
 #[test]
 fn a_proposal_opens_on_the_review_screen_side_by_side_and_unified() {
+    let _turn = HEAVY.lock().unwrap_or_else(|p| p.into_inner());
     let t = Tmux::start_with("review", "", |sb| {
         let list = sb.run(&["incidents", "--json"]);
         let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
@@ -342,6 +348,7 @@ fn a_proposal_opens_on_the_review_screen_side_by_side_and_unified() {
 /// `suture attest verify` passes on the attestation the console wrote.
 #[test]
 fn a_fix_is_proposed_and_approved_by_another_person_in_the_console() {
+    let _turn = HEAVY.lock().unwrap_or_else(|p| p.into_inner());
     let t = Tmux::start_with("govern", "", |_| {});
     t.restart("USER=alice SUTURE_PROPOSE__MAX_CANDIDATES=1");
     t.wait_for("Incidents (8)");
@@ -416,4 +423,58 @@ fn a_fix_is_proposed_and_approved_by_another_person_in_the_console() {
     assert!(v.status.success() && common::text(&v.stdout).contains("signed by bob"), "{}", common::text(&v.stderr));
     let md = std::fs::read_to_string(sb.path("data/suture/records/postmortem-INC-D8F619.md")).unwrap();
     assert!(md.contains("the guard is right") && md.contains("## Approvals"), "{md}");
+}
+
+/// Kills the `suture serve` the console started, when the test ends.
+struct BackgroundServe(std::path::PathBuf);
+
+impl Drop for BackgroundServe {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.0)
+            && let Ok(pid) = pid.trim().parse::<i32>()
+        {
+            // SAFETY: a plain kill(2) of the pid the serve wrote into its lock file.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+#[test]
+fn the_demo_console_starts_serve_for_a_waiting_rollout_and_closing_it_abandons_nothing() {
+    let _turn = HEAVY.lock().unwrap_or_else(|p| p.into_inner());
+    let as_user = |sb: &Sandbox, user: &str, args: &[&str]| {
+        let out = sb.cmd().env("USER", "alice").env("SUTURE_USER", user).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mut rollout = String::new();
+    let t = Tmux::start_with("bg-serve", "", |sb| {
+        // The proxy on a free port, for the serve the console will start too.
+        sb.write("work/suture.toml", "[rollout]\nlisten = \"127.0.0.1:0\"\n");
+        let diff = common::repo_root().join("fixtures/demo/patches/pricing-null-discount.diff");
+        let v: serde_json::Value = serde_json::from_str(&as_user(sb, "alice", &["verify", diff.to_str().unwrap(), "--json"])).unwrap();
+        let patch = v["patch"].as_str().unwrap().to_string();
+        as_user(sb, "bob", &["approve", &patch]);
+        // No serve runs: the rollout waits.
+        rollout = as_user(sb, "carol", &["rollout", "start", &patch]).split_whitespace().next().unwrap().to_string();
+    });
+    let _cleanup = BackgroundServe(t.sandbox.path("data/suture/demo.db.serve.lock"));
+    t.wait_for("started suture serve");
+    t.keys(&["3"]);
+    t.wait_for("step 1/3");
+    // Closing the console leaves the canary running under that serve.
+    t.keys(&["q"]);
+    t.wait_for("EXITED:0");
+    let deadline = Instant::now() + Duration::from_secs(150);
+    loop {
+        let out = as_user(&t.sandbox, "victor", &["rollout", "status", &rollout, "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let status = v[0]["status"].as_str().unwrap().to_string();
+        assert!(!["rolled_back", "aborted"].contains(&status.as_str()), "{v:#}");
+        if status == "awaiting_promotion" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the rollout stalled after the console closed: {v:#}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }

@@ -178,18 +178,13 @@ fn hostile_events_and_source_are_drawn_inert_in_the_incident_view() {
 /// the correct fix at full weight waiting for promotion, with its charts,
 /// verdicts and guardrail, and the slow fix rolled back.
 fn recorded_rollouts(w: u16, h: u16, dots: bool) -> String {
-    let load = |name: &str| -> (suture::model::Rollout, Vec<suture::store::Point>) {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo/rollouts").join(name);
-        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        (serde_json::from_value(v["rollout"].clone()).unwrap(), serde_json::from_value(v["points"].clone()).unwrap())
-    };
-    let (good, points) = load("promoted-candidate.json");
-    let (bad, _) = load("rolled-back.json");
+    let mut snapshot = Snapshot::default();
+    suture::tui::shots::recorded_rollouts(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo"), &mut snapshot).unwrap();
     let mut state = state_with(demo(), w, h);
     update(&mut state, Action::Command(Command::TabRollouts));
-    state.clock = good.updated;
-    state.rollouts = vec![good, bad];
-    state.rollout_points = points;
+    state.clock = snapshot.clock;
+    state.rollouts = snapshot.rollouts;
+    state.rollout_points = snapshot.rollout_points;
     state.dot_charts = dots;
     text(&render(&state, &Theme::builtin(Depth::TrueColor), &Keymap::default()))
 }

@@ -579,6 +579,9 @@ fn console(loaded: &Loaded) -> Result<()> {
         environment,
         frame_ms: loaded.config.ui.frame_ms,
         poll_ms: loaded.config.ui.poll_ms,
+        dot_charts: loaded.config.ui.charts == crate::config::ChartMarker::Dots,
+        // The demo's console starts a serve for a live rollout none runs.
+        serve_in_background: (is_demo && !s.read_only).then(|| path.clone()),
         source: source_tree(loaded, is_demo),
         jobs: verify::setup(loaded, is_demo, None).map_err(|e| format!("{e:#}")).map(|setup| {
             std::sync::Arc::new(crate::tui::jobs::Jobs {
@@ -996,6 +999,7 @@ fn serve(loaded: &Loaded, otlp: Option<&str>, proxy: Option<&str>) -> Result<()>
     let _log = init_logging();
     let s = session(loaded)?;
     let (store, store_path, is_demo) = open_store_as(loaded, &s)?;
+    let _one_serve = crate::serve_lock::acquire(&store_path).map_err(|e| anyhow::Error::new(propose::Exit { code: 1, message: e }))?;
     let otlp = match otlp {
         Some(addr) => Some(crate::serve::Options {
             addr: addr.to_string(),
@@ -1107,6 +1111,15 @@ fn screenshots(loaded: &Loaded, out: &std::path::Path) -> Result<()> {
         && let Ok(real) = Store::open(&path)
     {
         snapshot.patches = real.patches()?;
+        if let Some(r) = real.rollouts()?.into_iter().next() {
+            snapshot.rollout_points = real.rollout_points(&r.id, r.updated - 180_000)?;
+            snapshot.clock = r.updated;
+            snapshot.rollouts = real.rollouts()?;
+        }
+    }
+    // Without a rollout of its own, the Rollouts view shows two recorded from real demo runs.
+    if snapshot.rollouts.is_empty() {
+        tui::shots::recorded_rollouts(&demo_root(loaded), &mut snapshot).map_err(anyhow::Error::msg)?;
     }
     let tree = source_tree(loaded, true);
     let detail = match snapshot.incidents.first() {

@@ -21,10 +21,11 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 use toml::{Table, Value};
 
-pub use schema::{CheckCfg, PerfCfg, RegressionCfg, TestsCfg, VerifyCfg};
 pub use schema::{
-    ColorMode, Config, Demo, FingerprintRule, Identity, IngestCfg, RoleScope, Roles, RuleMatch, Slo, SourceCfg, StoreCfg, Triage, Ui,
+    ChartMarker, ColorMode, Config, Demo, FingerprintRule, Identity, IngestCfg, RoleScope, Roles, RuleMatch, Slo, SourceCfg, StoreCfg,
+    Triage, Ui,
 };
+pub use schema::{CheckCfg, PerfCfg, RegressionCfg, TestsCfg, VerifyCfg};
 pub use schema::{CriticalCfg, KillSwitchCfg, LlmCfg, PolicyCfg, ProposeCfg};
 pub use schema::{GuardrailCfg, JudgeCfg, MetricCfg, PrometheusCfg, ReplayCfg, RolloutCfg, ServiceCfg, StepCfg};
 

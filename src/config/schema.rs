@@ -52,11 +52,22 @@ pub struct Ui {
     pub frame_ms: u64,
     /// How often the console checks the store for changes by other processes.
     pub poll_ms: u64,
+    /// How the Rollouts charts are drawn: `braille` (2x4 dots a cell) or
+    /// `dots` (one dot a cell, for fonts without braille glyphs).
+    pub charts: ChartMarker,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ChartMarker {
+    #[default]
+    Braille,
+    Dots,
 }
 
 impl Default for Ui {
     fn default() -> Ui {
-        Ui { theme: "dark".into(), color: ColorMode::Auto, read_only: false, frame_ms: 16, poll_ms: 250 }
+        Ui { theme: "dark".into(), color: ColorMode::Auto, read_only: false, frame_ms: 16, poll_ms: 250, charts: ChartMarker::Braille }
     }
 }
 

@@ -38,6 +38,11 @@ pub struct Options {
     pub environment: String,
     pub frame_ms: u64,
     pub poll_ms: u64,
+    /// Rollouts charts in one dot a cell instead of braille.
+    pub dot_charts: bool,
+    /// When set (the demo), a live rollout that no `suture serve` runs gets
+    /// one started in the background for this store; it outlives the console.
+    pub serve_in_background: Option<PathBuf>,
     /// Where frames' source files are read from; `None` shows only the events' own context.
     pub source: Option<SourceTree>,
     /// Repros and verification, or why they cannot run from this console.
@@ -76,6 +81,27 @@ pub fn snapshot(store: &Store, keyring: &Keyring) -> Result<Snapshot, StoreError
 pub fn run(opts: Options) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(run_async(opts))
+}
+
+/// Starts `suture serve` for `store` in its own session, detached from this
+/// terminal (its output goes to a log beside the store), and returns its pid.
+fn start_serve(store: &std::path::Path) -> Result<u32, String> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().map_err(|e| format!("finding this program: {e}"))?;
+    let log_path = store.with_extension("serve.log");
+    let log = std::fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let err = log.try_clone().map_err(|e| e.to_string())?;
+    let mut cmd = std::process::Command::new(exe);
+    // The same environment and working directory find the same (demo) store.
+    cmd.arg("serve").stdin(std::process::Stdio::null()).stdout(log).stderr(err);
+    // SAFETY: setsid is async-signal-safe: the child leaves this terminal's session.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    cmd.spawn().map(|c| c.id()).map_err(|e| e.to_string())
 }
 
 /// The action that answers a load request.
@@ -195,6 +221,7 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     let mut guard = terminal::enter().context("entering the full-screen terminal")?;
     let store_label = shorten_home(&opts.store);
     let mut state = State::new(opts.environment.clone(), store_label, opts.read_only);
+    state.dot_charts = opts.dot_charts;
     state.jobs_unavailable = opts.jobs.as_ref().err().cloned();
     state.me = opts.gov.as_ref().map(|g| super::app::Me { name: g.person.name.clone(), role: g.person.role });
     let size = guard.terminal.size()?;
@@ -210,10 +237,23 @@ async fn run_async(opts: Options) -> anyhow::Result<()> {
     let panic_after_draw = std::env::var_os("SUTURE_TEST_PANIC").is_some();
 
     let mut pending_status: Option<String> = None;
+    let mut serve_started = false;
     let mut warmed: Option<(usize, usize)> = None;
     loop {
         if let Some(s) = pending_status.take() {
             state.status = Some(s);
+            dirty = true;
+        }
+        if let Some(store) = &opts.serve_in_background
+            && !serve_started
+            && state.rollouts.iter().any(|r| r.status.is_live())
+            && !crate::serve_lock::running(store)
+        {
+            serve_started = true;
+            state.status = Some(match start_serve(store) {
+                Ok(pid) => format!("started suture serve (pid {pid}) to run the rollout; it keeps running when the console closes"),
+                Err(e) => format!("✖ a rollout waits for suture serve, which could not be started: {e}"),
+            });
             dirty = true;
         }
         for action in pending.drain(..) {

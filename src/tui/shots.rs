@@ -80,6 +80,26 @@ impl Renderer {
     }
 }
 
+/// The two rollouts recorded from real demo runs (`fixtures/demo/rollouts/`):
+/// the correct fix waiting for promotion with its measurements, and the
+/// slow fix rolled back. The snapshot's clock is set to the first's last update.
+pub fn recorded_rollouts(demo_root: &std::path::Path, snapshot: &mut Snapshot) -> Result<(), String> {
+    let load = |name: &str| -> Result<(crate::model::Rollout, Vec<crate::store::Point>), String> {
+        let path = demo_root.join("rollouts").join(name);
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let r = serde_json::from_value(v["rollout"].clone()).map_err(|e| format!("{}: rollout: {e}", path.display()))?;
+        let p = serde_json::from_value(v["points"].clone()).map_err(|e| format!("{}: points: {e}", path.display()))?;
+        Ok((r, p))
+    };
+    let (good, points) = load("promoted-candidate.json")?;
+    let (bad, _) = load("rolled-back.json")?;
+    snapshot.clock = good.updated;
+    snapshot.rollouts = vec![good, bad];
+    snapshot.rollout_points = points;
+    Ok(())
+}
+
 /// `(name, svg)` for every tab, the help overlay and, given a detail, the Incident view.
 pub fn render_all(
     snapshot: &Snapshot,
