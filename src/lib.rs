@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod deliver;
 pub mod demo;
+pub mod encode;
 pub mod follow;
 pub mod govern;
 pub mod highlight;

@@ -279,3 +279,43 @@ fn a_crashed_canary_and_lost_metrics_each_end_in_an_audited_rollback() {
     assert_eq!(log.iter().filter(|e| e["action"] == "rollout metrics lost").count(), 2, "each lost interval is on the record");
     ok(&as_user(&sb, "victor", &["audit", "verify"]));
 }
+
+#[test]
+fn flag_set_changes_the_deployment_flag_file_for_a_segment_audited_and_only_for_the_roles() {
+    let sb = Sandbox::new();
+    let refused = as_user(&sb, "alice", &["flag", "set", "legacy-tax-rounding", "off"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stderr).contains("alice is an engineer: changing a flag takes a reviewer or a commander"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let refused = as_user(&sb, "victor", &["flag", "set", "legacy-tax-rounding", "off"]);
+    assert!(text(&refused.stderr).contains("read-only"), "{}", text(&refused.stderr));
+
+    let out = ok(&as_user(&sb, "carol", &["flag", "set", "legacy-tax-rounding", "off", "--segment", "tenant=acme,globex"]));
+    assert!(out.contains("demo-deploy/flags.json"), "{out}");
+    let path = sb.path("data/suture/demo-deploy/flags.json");
+    let flags: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let rule = &flags["flags"]["legacy-tax-rounding"]["targeting"]["if"];
+    assert_eq!(rule[0]["in"][1], serde_json::json!(["acme", "globex"]), "{flags:#}");
+    assert_eq!(rule[1], "off", "{flags:#}");
+    // Unknown fields and every other flag are kept; the demo's own file is untouched.
+    assert_eq!(flags["$schema"], "https://flagd.dev/schema/v0/flags.json");
+    assert_eq!(flags["flags"]["search-backend"]["defaultVariant"], "classic");
+    let shipped = std::fs::read_to_string(repo_root().join("fixtures/demo/service/flags/flags.json")).unwrap();
+    assert!(!shipped.contains("globex\"]]}, \"off\""), "the shipped file changed");
+    let entry = audit(&sb).into_iter().find(|e| e["action"] == "flag set").expect("audited");
+    assert_eq!(entry["actor"], "carol");
+    assert_eq!(entry["payload"]["segment"], "tenant=acme,globex", "{entry:#}");
+
+    // Bad input: a segment that does not parse, a file edited into invalid JSON.
+    let bad = as_user(&sb, "carol", &["flag", "set", "legacy-tax-rounding", "off", "--segment", "tenant"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("--segment tenant"), "{}", text(&bad.stderr));
+    std::fs::write(&path, "{\"flags\": {\n  \"x\": {,}\n}}\n").unwrap();
+    let bad = as_user(&sb, "carol", &["flag", "set", "x", "off"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("flags.json:2:"), "{}", text(&bad.stderr));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"flags\": {\n  \"x\": {,}\n}}\n", "left as it was");
+}

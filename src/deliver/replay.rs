@@ -14,6 +14,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::encode::percent_encode;
+
 /// One recorded request.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Recorded {
@@ -72,7 +74,7 @@ pub async fn run(target: SocketAddr, requests: Arc<Vec<Recorded>>, rate: f64, co
         i += 1;
         let mut url = format!("http://{target}{}", r.path);
         if !r.query.is_empty() {
-            let q: Vec<String> = r.query.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+            let q: Vec<String> = r.query.iter().map(|(k, v)| format!("{}={}", percent_encode(k), percent_encode(v))).collect();
             url = format!("{url}?{}", q.join("&"));
         }
         let Ok(method) = reqwest::Method::from_bytes(r.method.as_bytes()) else { continue };
@@ -100,19 +102,6 @@ pub async fn run(target: SocketAddr, requests: Arc<Vec<Recorded>>, rate: f64, co
     }
 }
 
-/// Percent-encodes a query component (RFC 3986 unreserved characters pass).
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +117,5 @@ mod tests {
         std::fs::write(&bad, "{\"method\":\"GET\",\"path\":\"/\"}\n{\"method\":\"GET\"}\n").unwrap();
         let e = load(&bad).unwrap_err();
         assert!(e.contains("bad.jsonl:2: not a recorded request"), "{e}");
-        assert_eq!(encode("a b&c"), "a%20b%26c");
     }
 }

@@ -518,18 +518,9 @@ fn check_project(forge: Forge, project: &str) -> Result<(), ExportError> {
     if valid { Ok(()) } else { Err(ExportError::InvalidProject { forge, project: project.to_owned() }) }
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters, so `/`
-/// becomes `%2F`.
+/// Percent-encodes a component: `/` becomes `%2F`.
 fn encode_component(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    crate::encode::percent_encode(text)
 }
 
 /// A header value that is marked sensitive (kept out of HTTP logging).

@@ -360,18 +360,9 @@ fn base_url(text: &str, service: &str) -> Result<String, FlagError> {
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
-/// Percent-encodes everything but RFC 3986's unreserved characters, for one
-/// path segment (a flag key, a project, an environment).
+/// Percent-encodes one path segment (a flag key, a project, an environment).
 fn path_segment(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
+    crate::encode::percent_encode(text)
 }
 
 /// `text` with every occurrence of `secret` replaced.

@@ -220,6 +220,11 @@ pub fn steered(state: &mut State, request: super::RequestId, result: Result<Stri
     if state.dialog.as_ref().is_some_and(|d| d.request == Some(request)) {
         return decided(state, request, result);
     }
+    job_status(state, request, result)
+}
+
+/// The latest background job's outcome, in the status line (a stale one is dropped).
+pub fn job_status(state: &mut State, request: super::RequestId, result: Result<String, String>) -> Outcome {
     if request != state.last_job_request {
         return Outcome::default();
     }

@@ -126,16 +126,7 @@ pub fn update(state: &mut State, action: Action) -> Outcome {
         }
         Action::DialogKey(k) => decide::key(state, k),
         Action::Decided { request, result } => decide::steered(state, request, result),
-        Action::Wrote { request, result } => {
-            if request != state.last_job_request {
-                return Outcome::default();
-            }
-            state.status = Some(match result {
-                Ok(s) => s,
-                Err(e) => format!("✖ {e}"),
-            });
-            Outcome::redraw()
-        }
+        Action::Wrote { request, result } => decide::job_status(state, request, result),
         Action::ReproOutput { request, text } => {
             let Some(p) = state.repro.as_mut().filter(|p| p.request == request) else { return Outcome::default() };
             push_tail(&mut p.output, &text, TAIL);
