@@ -319,3 +319,48 @@ fn flag_set_changes_the_deployment_flag_file_for_a_segment_audited_and_only_for_
     assert!(text(&bad.stderr).contains("flags.json:2:"), "{}", text(&bad.stderr));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"flags\": {\n  \"x\": {,}\n}}\n", "left as it was");
 }
+
+#[test]
+fn an_approved_flag_patch_mitigates_for_a_segment_through_the_approval_rules() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let sb = Sandbox::new();
+    let list: Value = serde_json::from_str(&ok(&as_user(&sb, "victor", &["incidents", "--json"]))).unwrap();
+    let incident =
+        list.as_array().unwrap().iter().find(|i| i["title"].as_str().unwrap().starts_with("KeyError: 'EU-LEGACY'")).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let mut c = sb.cmd();
+    c.env("USER", "alice").env("SUTURE_USER", "alice").env("SUTURE_PROPOSE__MAX_CANDIDATES", "4");
+    let out = c.args(["propose", &incident, "--json"]).output().unwrap();
+    let v: Value = serde_json::from_str(&ok(&out)).unwrap();
+    let tried = v["found"]["tried"].as_array().unwrap();
+    let flag = tried.iter().find(|t| t["candidate"]["class"] == "config-flag").expect("a config-flag candidate");
+    let patch = v["patches"][flag["candidate"]["id"].as_str().unwrap()].as_str().expect("recorded").to_string();
+
+    // Not approved yet: refused, nothing written.
+    let refused = as_user(&sb, "carol", &["mitigate", &patch, "--segment", "tenant=acme"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused.stderr));
+    assert!(
+        !sb.path("data/suture/demo-deploy/flags.json").exists() || {
+            let f: Value = serde_json::from_str(&std::fs::read_to_string(sb.path("data/suture/demo-deploy/flags.json")).unwrap()).unwrap();
+            f["flags"]["legacy-tax-rounding"]["targeting"]["if"][1] != "off"
+        }
+    );
+    ok(&as_user(&sb, "bob", &["approve", &patch, "--comment", "turn it off for acme first"]));
+    // A code patch never mitigates; the flag patch does, for the segment only.
+    let out = ok(&as_user(&sb, "carol", &["mitigate", &patch, "--segment", "tenant=acme"]));
+    assert!(out.contains("mitigated by carol for tenant=acme"), "{out}");
+    assert!(out.contains(&format!("{incident}: ")) && out.contains("events/min in the 10 min before"), "{out}");
+    let f: Value = serde_json::from_str(&std::fs::read_to_string(sb.path("data/suture/demo-deploy/flags.json")).unwrap()).unwrap();
+    let flag = &f["flags"]["legacy-tax-rounding"];
+    assert_eq!(flag["state"], "ENABLED", "everyone else keeps the flag: {f:#}");
+    assert_eq!(flag["targeting"]["if"][0]["in"][1], serde_json::json!(["acme"]), "{f:#}");
+    assert_eq!(flag["targeting"]["if"][1], "off", "{f:#}");
+    assert_eq!(patch_state(&sb, &patch), "mitigated");
+    let log = audit(&sb);
+    assert!(log.iter().any(|e| e["action"] == "mitigate" && e["actor"] == "carol"));
+    let applied = log.iter().find(|e| e["action"] == "mitigation applied").expect("audited");
+    assert_eq!(applied["payload"]["segment"], "tenant=acme");
+    ok(&as_user(&sb, "victor", &["audit", "verify"]));
+}

@@ -231,3 +231,102 @@ pub fn flag_set(loaded: &Loaded, key: &str, value: &str, segment: Option<&str>) 
     println!("{key}: {} ({})", inert(&change.detail), flags.display());
     Ok(())
 }
+
+/// What a flag patch changes, flag by flag: the setting to apply to the
+/// deployment's flag file. The patch is applied to a scratch copy of the
+/// source's flag file and the two are compared.
+fn flag_changes(source_flags: &std::path::Path, rel: &str, diff: &str) -> Result<Vec<(String, crate::deliver::flags::Setting)>> {
+    use crate::deliver::flags::Setting;
+    let scratch = tempfile_dir()?;
+    let target = scratch.join(rel);
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let before_text = std::fs::read_to_string(source_flags).with_context(|| format!("reading {}", source_flags.display()))?;
+    std::fs::write(&target, &before_text)?;
+    let applied = crate::verify::apply::apply(&scratch, diff);
+    let after_text = std::fs::read_to_string(&target);
+    let _ = std::fs::remove_dir_all(&scratch);
+    applied.map_err(|e| anyhow::anyhow!("the patch does not apply to {}: {e}", source_flags.display()))?;
+    let parse = |t: &str| -> Result<serde_json::Value> { Ok(serde_json::from_str(t)?) };
+    let (before, after) = (parse(&before_text)?, parse(&after_text?)?);
+    let mut out = Vec::new();
+    let empty = serde_json::Map::new();
+    let flags_after = after["flags"].as_object().unwrap_or(&empty);
+    for (key, new) in flags_after {
+        let old = &before["flags"][key];
+        if old["state"] != new["state"]
+            && let Some(state) = new["state"].as_str()
+        {
+            out.push((key.clone(), Setting::Enabled(state == "ENABLED")));
+        }
+        if old["defaultVariant"] != new["defaultVariant"]
+            && let Some(v) = new["defaultVariant"].as_str()
+        {
+            out.push((key.clone(), Setting::Variant(v.to_string())));
+        }
+    }
+    if out.is_empty() {
+        anyhow::bail!("the patch changes no flag's state or default variant");
+    }
+    Ok(out)
+}
+
+fn tempfile_dir() -> Result<PathBuf> {
+    let base = std::env::temp_dir().join(format!("suture-mitigate-{}-{}", std::process::id(), now_ms()));
+    std::fs::create_dir_all(&base)?;
+    Ok(base)
+}
+
+/// `suture mitigate PATCH [--segment …]`: applies an approved flag patch
+/// (a config-flag proposal) to the deployment's flag file, for everyone or
+/// for a segment, and records the mitigation.
+pub fn mitigate(loaded: &Loaded, patch: &str, segment: Option<&str>) -> Result<()> {
+    use crate::deliver::flags::{Segment, Setting};
+    let s = session(loaded)?;
+    if s.read_only {
+        return Err(fail(format!("{} is read-only here: a mitigation changes production", s.person.name)));
+    }
+    let (mut store, _, is_demo) = open_store_as(loaded, &s)?;
+    let p = crate::govern::find_patch(&store, patch).map_err(|e| fail(e.to_string()))?;
+    if p.kind != crate::model::PatchKind::FlagFlip {
+        return Err(fail(format!("patch {} changes code, not a flag: it goes out by canary (suture rollout start)", p.id)));
+    }
+    // The approval rules first, on a copy: nothing is written if they refuse.
+    let t = crate::model::Transition::Mitigate { by: s.person.actor(), at: now_ms() };
+    p.clone().apply(t.clone()).map_err(|e| fail(format!("cannot mitigate with {}: {e}", p.id)))?;
+    let segment: Option<Segment> = match segment {
+        Some(text) => Some(text.parse().map_err(|e| fail(format!("--segment {text}: {e}")))?),
+        None => None,
+    };
+    let setup = super::verify::setup(loaded, is_demo, None)?;
+    let rel = p.files.first().cloned().unwrap_or_default();
+    let changes = flag_changes(&setup.source.join(&rel), &rel, &p.diff)?;
+    let cfg = rollout_cfg(loaded, is_demo)?;
+    let flags = flags_path(loaded, &cfg, is_demo)?;
+    let file = crate::deliver::flags::flagd::FlagdFile::new(&flags);
+    let mut applied = Vec::new();
+    for (key, setting) in changes {
+        // A segment cannot have a flag disabled: it gets the variant whose value is false.
+        let setting = match (&segment, setting) {
+            (Some(_), Setting::Enabled(false)) => Setting::Value(serde_json::Value::Bool(false)),
+            (_, other) => other,
+        };
+        let change = file.set_sync(&key, &setting, segment.as_ref()).map_err(|e| fail(format!("cannot set {key}: {e}")))?;
+        println!("{key}: {} ({})", inert(&change.detail), flags.display());
+        applied.push(json!({ "flag": key, "detail": change.detail }));
+    }
+    store.transition_patch(&p.id, t)?;
+    let payload =
+        json!({ "patch": p.id, "flags": applied, "segment": segment.as_ref().map(|s| s.to_string()), "file": flags.display().to_string() });
+    store.audit(now_ms(), &s.person.name, "mitigation applied", &format!("patch:{}", p.id), &payload)?;
+    println!("{} mitigated by {}{}", p.id, s.person.name, segment.map(|s| format!(" for {s}")).unwrap_or_default());
+    if let Some(inc) = p.incident_id.as_deref().map(|id| store.incident(id)).transpose()?.flatten() {
+        let r = inc.rate_around(now_ms(), 10);
+        println!(
+            "{}: {:.1} events/min in the 10 min before; the Incident view shows the rate since, as events arrive",
+            inc.id, r.before_per_min
+        );
+    }
+    Ok(())
+}

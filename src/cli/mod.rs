@@ -163,6 +163,15 @@ pub enum Cmd {
         #[command(subcommand)]
         action: RolloutCmd,
     },
+    /// Apply an approved flag patch (a config-flag proposal) to the
+    /// deployment's flag file, for everyone or a segment: mitigation first.
+    Mitigate {
+        #[arg(value_name = "PATCH")]
+        patch: String,
+        /// Only for a segment, e.g. `tenant=acme` or `region=eu-west-1`.
+        #[arg(long, value_name = "ATTR=V1,V2")]
+        segment: Option<String>,
+    },
     /// Change a feature flag in the deployment's flag file (audited).
     Flag {
         #[command(subcommand)]
@@ -442,6 +451,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         },
         Some(Cmd::Flag { action: FlagCmd::Set { key, value, segment } }) => deliver::flag_set(&loaded, key, value, segment.as_deref()),
+        Some(Cmd::Mitigate { patch, segment }) => deliver::mitigate(&loaded, patch, segment.as_deref()),
         Some(Cmd::Demo { reset }) => demo_cmd(&loaded, *reset),
         Some(Cmd::Screenshots { out }) => screenshots(&loaded, out),
         Some(Cmd::Whoami) => govern::whoami(&loaded),

@@ -19,7 +19,7 @@ pub mod verify;
 pub use approval::{Actor, ActorKind, Approval, Decision, Role};
 pub use audit::AuditEntry;
 pub use event::{ErrorEvent, ExceptionInfo, Level, StackFrame};
-pub use incident::{Incident, IncidentStatus};
+pub use incident::{Incident, IncidentStatus, RateAround};
 pub use lifecycle::{LifecycleError, PatchState, Transition};
 pub use patch::{Patch, PatchKind, StateChange};
 pub use repro::{ReproExpectation, ReproRun, ReproSpec, ReproVerdict};

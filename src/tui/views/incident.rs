@@ -70,7 +70,8 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
         trace_panel(f, tr, view, detail, ctx);
         source_panel(f, src, view, detail, ctx);
         let dims = dimensions(detail, ctx);
-        let timeline = timeline(detail, right.width.saturating_sub(2) as usize, ctx);
+        let mut timeline = timeline(detail, right.width.saturating_sub(2) as usize, ctx);
+        timeline.extend(mitigations(detail, state, ctx));
         let [d, tl, g] = Layout::vertical([
             Constraint::Length(dims.len() as u16 + 2),
             Constraint::Length(timeline.len() as u16 + 2),
@@ -112,6 +113,7 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
             lines.extend(dimensions(detail, ctx));
             lines.push(Line::from(Span::styled(" Timeline", t.header())));
             lines.extend(timeline(detail, rest.width as usize, ctx));
+            lines.extend(mitigations(detail, state, ctx));
             f.render_widget(Paragraph::new(lines), rest);
         }
         Pane::Grouping => {
@@ -346,6 +348,32 @@ fn when(ms: Millis, span: Millis) -> String {
     } else {
         datetime(ms)
     }
+}
+
+/// Each flag mitigation of this incident, with the rate in the ten minutes
+/// before it and in the minutes since, from the incident's own record.
+fn mitigations<'a>(d: &IncidentDetail, state: &State, ctx: &Ctx) -> Vec<Line<'a>> {
+    let t = ctx.theme;
+    let inc = &d.incident;
+    let span = (inc.rate.len().max(1) as i64) * 60_000;
+    state
+        .patches
+        .iter()
+        .filter(|p| p.incident_id.as_deref() == Some(inc.id.as_str()))
+        .flat_map(|p| p.history.iter().filter(|c| c.to == crate::model::PatchState::Mitigated).map(move |c| (p, c)))
+        .map(|(p, c)| {
+            let r = inc.rate_around(c.at, 10);
+            let since = match r.after_per_min {
+                Some(a) => format!("{a:.1}/min in the {} min since", r.after_minutes),
+                None => "no minutes recorded since yet".to_string(),
+            };
+            Line::from(vec![
+                Span::styled(" ◆ mitigated ", t.ok()),
+                Span::raw(format!("{} by {} at {}: ", inert(&p.id), inert(&c.by), when(c.at, span))),
+                Span::styled(format!("{:.1}/min in the 10 min before, {since}", r.before_per_min), t.dim()),
+            ])
+        })
+        .collect()
 }
 
 fn timeline<'a>(d: &IncidentDetail, width: usize, ctx: &Ctx) -> Vec<Line<'a>> {
