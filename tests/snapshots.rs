@@ -206,3 +206,30 @@ fn rollouts_recorded_with_dots_160x48() {
     assert!(recorded_rollouts(160, 48, false).chars().any(|c| ('\u{2801}'..='\u{28ff}').contains(&c)), "braille by default");
     insta::assert_snapshot!(dots);
 }
+
+/// A flag mitigation of the incident shows in its timeline with the rate in
+/// the ten minutes before and the minutes since, read from the incident's
+/// own per-minute record (here: mitigated two hours before its last event).
+#[test]
+fn incident_shows_a_mitigation_with_the_rate_before_and_since() {
+    use suture::model::{Actor, Patch, PatchKind, PatchState, StateChange};
+    let detail = world().1.iter().find(|d| d.incident.title.starts_with("KeyError: 'EU-LEGACY'")).unwrap();
+    let inc = &detail.incident;
+    let at = inc.last_seen - 2 * 3_600_000;
+    let mut p =
+        Patch::new(PatchKind::FlagFlip, "turn off legacy-tax-rounding", "", "base", vec![], Actor::bot("suture/templates"), None, at);
+    p.incident_id = Some(inc.id.clone());
+    p.state = PatchState::Mitigated;
+    p.history.push(StateChange { from: PatchState::Approved, to: PatchState::Mitigated, by: "carol".into(), at, note: String::new() });
+    let mut state = state_with(demo(), 160, 48);
+    state.patches = vec![p.clone()];
+    open_incident(&mut state, detail);
+    let screen = text(&render(&state, &Theme::builtin(Depth::TrueColor), &Keymap::default()));
+    let r = inc.rate_around(at, 10);
+    let lines: Vec<&str> = screen.lines().collect();
+    let at_line = lines.iter().position(|l| l.contains("◆ mitigated")).unwrap_or_else(|| panic!("no mitigation line:\n{screen}"));
+    assert!(lines[at_line].contains(&format!("{} by carol", p.id)), "{}", lines[at_line]);
+    let rates = lines[at_line + 1];
+    assert!(rates.contains(&format!("10 min before: {:.1}/min", r.before_per_min)), "{rates}");
+    assert!(rates.contains(&format!("since: {:.1}/min (10 min)", r.after_per_min.unwrap())), "{rates}");
+}

@@ -361,17 +361,19 @@ fn mitigations<'a>(d: &IncidentDetail, state: &State, ctx: &Ctx) -> Vec<Line<'a>
         .iter()
         .filter(|p| p.incident_id.as_deref() == Some(inc.id.as_str()))
         .flat_map(|p| p.history.iter().filter(|c| c.to == crate::model::PatchState::Mitigated).map(move |c| (p, c)))
-        .map(|(p, c)| {
+        .flat_map(|(p, c)| {
             let r = inc.rate_around(c.at, 10);
             let since = match r.after_per_min {
-                Some(a) => format!("{a:.1}/min in the {} min since", r.after_minutes),
-                None => "no minutes recorded since yet".to_string(),
+                Some(a) => format!("since: {a:.1}/min ({} min)", r.after_minutes),
+                None => "since: no minute recorded yet".to_string(),
             };
-            Line::from(vec![
-                Span::styled(" ◆ mitigated ", t.ok()),
-                Span::raw(format!("{} by {} at {}: ", inert(&p.id), inert(&c.by), when(c.at, span))),
-                Span::styled(format!("{:.1}/min in the 10 min before, {since}", r.before_per_min), t.dim()),
-            ])
+            [
+                Line::from(vec![
+                    Span::styled(" ◆ mitigated ", t.ok()),
+                    Span::raw(format!("{} by {} at {}", inert(&p.id), inert(&c.by), when(c.at, span))),
+                ]),
+                Line::styled(format!("   10 min before: {:.1}/min · {since}", r.before_per_min), t.dim()),
+            ]
         })
         .collect()
 }
