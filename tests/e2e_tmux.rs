@@ -39,6 +39,15 @@ impl Tmux {
         t
     }
 
+    /// Starts with more environment (`VAR=1 …`) from the first run on, so no
+    /// earlier console is interrupted while it loads the demo store.
+    fn start_env(name: &str, env: &str) -> Tmux {
+        let t = Tmux::start_with(name, "--version", |_| {});
+        t.wait_for("EXITED:0");
+        t.restart(env);
+        t
+    }
+
     /// Runs the console again in the same sandbox, with more environment.
     fn restart(&self, env: &str) {
         let _ = self.tmux(&["kill-session", "-t", "main"]);
@@ -175,9 +184,8 @@ fn demo_console_switches_tabs_shows_help_and_quits_cleanly() {
 
 #[test]
 fn a_panic_restores_the_terminal_and_prints_the_message() {
-    let t = Tmux::start("panic", "");
-    // Restart with the test hook that panics right after the first frame.
-    t.tmux(&["respawn-pane", "-k", "-t", "main", &t.script("SUTURE_TEST_PANIC=1 RUST_BACKTRACE=0")]);
+    // The test hook panics right after the first frame.
+    let t = Tmux::start_env("panic", "SUTURE_TEST_PANIC=1 RUST_BACKTRACE=0");
     t.wait_for("EXITED:101");
     t.assert_restored();
     assert!(t.screen().contains("deliberate panic"), "{}", t.screen());
@@ -349,8 +357,7 @@ fn a_proposal_opens_on_the_review_screen_side_by_side_and_unified() {
 #[test]
 fn a_fix_is_proposed_and_approved_by_another_person_in_the_console() {
     let _turn = HEAVY.lock().unwrap_or_else(|p| p.into_inner());
-    let t = Tmux::start_with("govern", "", |_| {});
-    t.restart("USER=alice SUTURE_PROPOSE__MAX_CANDIDATES=1");
+    let t = Tmux::start_env("govern", "USER=alice SUTURE_PROPOSE__MAX_CANDIDATES=1");
     t.wait_for("Incidents (8)");
     t.wait_for("alice · engineer");
     t.keys(&["/"]);
