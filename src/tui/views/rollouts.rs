@@ -12,7 +12,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph, Row, Table, TableState, Wrap};
 
 use super::{Ctx, titled};
 use crate::model::{MetricVerdict, Rollout, RolloutStatus};
@@ -25,7 +25,7 @@ pub fn draw(f: &mut Frame, area: Rect, state: &State, ctx: &Ctx) {
     if state.rollouts.is_empty() {
         let text = "\n No rollouts yet.\n\n An approved patch goes out here step by step by canary, judged against the baseline on real \
                     measurements, with guardrails and automatic rollback.\n Start one with `suture rollout start PATCH`; `suture serve` runs it.";
-        f.render_widget(Paragraph::new(text).style(t.dim()).block(titled("Rollouts", ctx)), area);
+        f.render_widget(Paragraph::new(text).style(t.dim()).wrap(Wrap { trim: false }).block(titled("Rollouts", ctx)), area);
         return;
     }
     let list_height = (state.rollouts.len() as u16 + 3).min(area.height / 4).max(4);
